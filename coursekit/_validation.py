@@ -1,0 +1,99 @@
+"""Argument checks shared by every module.
+
+Each helper raises a ``TypeError`` or ``ValueError`` whose message names the
+argument, the value received and what was expected, so a learner's mistake is
+reported where it happens instead of as a NaN ten cells later.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for error messages (shape and dtype for arrays)."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    """Require a ``np.random.Generator`` (not a seed, not ``np.random``, not None)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy random Generator, e.g. np.random.default_rng(0); "
+            f"got {describe(rng)} of type {type(rng).__name__}"
+        )
+    return rng
+
+
+def check_array(
+    x,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    floating: bool = True,
+    finite: bool = False,
+    nonempty: bool = True,
+    where: str = "",
+) -> np.ndarray:
+    """Require a numpy array with the given rank, a floating dtype and (optionally) finite values."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{prefix}{name} must be a numpy array, got {describe(x)} of type {type(x).__name__}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            wanted = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{prefix}{name} must be {wanted}, got a {x.ndim}-D array of shape {x.shape}")
+    if floating and not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{prefix}{name} must have a floating dtype (float32 or float64), got dtype {x.dtype}; "
+            f"convert it with {name}.astype(np.float32)"
+        )
+    if nonempty and x.size == 0:
+        raise ValueError(f"{prefix}{name} is empty (shape {x.shape}); expected at least one element")
+    if finite and not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{prefix}{name} contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+    return x
+
+
+def check_real(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """Require a finite real number inside [low, high] (ends open where asked)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {describe(value)} of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    lo_bad = low is not None and (value <= low if low_open else value < low)
+    hi_bad = high is not None and (value >= high if high_open else value > high)
+    if lo_bad or hi_bad:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
+        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+        if low is not None and high is not None:
+            rng_text = f"in {lo}, {hi}"
+        elif low is not None:
+            rng_text = f"{'>' if low_open else '>='} {low}"
+        else:
+            rng_text = f"{'<' if high_open else '<='} {high}"
+        raise ValueError(f"{name} must be {rng_text}, got {value}")
+    return value
+
+
+def check_int(value, name: str, *, low: int | None = None) -> int:
+    """Require an integer (not a bool, not a float) that is at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {describe(value)} of type {type(value).__name__}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return value
+
+
+def check_probability(value, name: str = "drop_prob") -> float:
+    """Require a finite probability in [0, 1]."""
+    return check_real(value, name, low=0.0, high=1.0)

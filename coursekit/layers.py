@@ -1,0 +1,172 @@
+"""Layers with an explicit forward/backward contract.
+
+Every layer has
+
+* ``forward(x, *, training)`` - computes the output and keeps what backward needs;
+* ``backward(dout) -> dx`` - takes the upstream gradient dL/dout, stores parameter
+  gradients in ``grads`` and returns dL/dx;
+* ``params`` / ``grads`` - dicts of arrays with matching keys (empty for
+  parameter-free layers); ``buffers`` - state that is not trained (e.g. running
+  statistics), saved by ``Sequential.state_dict``.
+
+Layers compute in their input's dtype: float32 for training, float64 for gradient checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_array, check_int, check_rng
+
+__all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "sigmoid", "Conv2D", "MaxPool2D", "Flatten"]
+
+
+class Layer:
+    """Base class: parameter-free identity. Subclasses override ``forward``/``backward``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self._cache = None
+
+    def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray, *, training: bool) -> np.ndarray:
+        return self.forward(x, training=training)
+
+    def _require_cache(self):
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward was called before forward: "
+                "run forward(x, training=True) on a batch first"
+            )
+        return self._cache
+
+    def _check_dout(self, dout, expected_shape) -> np.ndarray:
+        check_array(dout, "dout", where=f"{type(self).__name__}.backward")
+        if dout.shape != tuple(expected_shape):
+            raise ValueError(
+                f"{type(self).__name__}.backward: dout must have the shape of the forward output "
+                f"{tuple(expected_shape)}, got {dout.shape}"
+            )
+        return dout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Shapes: x (N, in_features), W (in_features, out_features), b (out_features,),
+    y (N, out_features).
+
+    Initialization draws W from a normal distribution with standard deviation
+    ``sqrt(2 / in_features)`` (He, for ReLU networks, the default) or
+    ``sqrt(2 / (in_features + out_features))`` (Glorot, for tanh/sigmoid); b = 0.
+
+    Backward: ``dW = x.T @ dout``, ``db = dout.sum(0)``, ``dx = dout @ W.T``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator,
+                 init: str = "he", dtype=np.float32) -> None:
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", low=1)
+        self.out_features = check_int(out_features, "out_features", low=1)
+        check_rng(rng)
+        if init == "he":
+            std = np.sqrt(2.0 / in_features)
+        elif init == "glorot":
+            std = np.sqrt(2.0 / (in_features + out_features))
+        else:
+            raise ValueError(f"init must be 'he' or 'glorot', got {init!r}")
+        self.init = init
+        self.params["W"] = (rng.standard_normal((in_features, out_features)) * std).astype(dtype)
+        self.params["b"] = np.zeros(out_features, dtype=dtype)
+
+    def forward(self, x, *, training):
+        check_array(x, "x", ndim=2, where="Dense.forward")
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Dense.forward: x must have shape (N, {self.in_features}) because in_features="
+                f"{self.in_features}, got shape {x.shape}"
+            )
+        W = self.params["W"].astype(x.dtype, copy=False)
+        b = self.params["b"].astype(x.dtype, copy=False)
+        self._cache = x
+        return x @ W + b
+
+    def backward(self, dout):
+        x = self._require_cache()
+        self._check_dout(dout, (x.shape[0], self.out_features))
+        W = self.params["W"]
+        self.grads["W"] = (x.T @ dout).astype(W.dtype, copy=False)
+        self.grads["b"] = dout.sum(axis=0).astype(W.dtype, copy=False)
+        return dout @ W.astype(dout.dtype, copy=False).T
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; backward passes the gradient where x > 0 (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x, *, training):
+        check_array(x, "x", where="ReLU.forward")
+        positive = x > 0
+        self._cache = positive
+        return np.where(positive, x, np.zeros((), dtype=x.dtype))
+
+    def backward(self, dout):
+        positive = self._require_cache()
+        self._check_dout(dout, positive.shape)
+        return dout * positive
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function ``1 / (1 + exp(-z))``; never overflows.
+
+    Uses ``exp(-|z|)`` (always in (0, 1]) so large positive or negative inputs are safe.
+    """
+    z = np.asarray(z)
+    # integer input must not be cast back to an integer dtype (that would truncate to 0/1)
+    dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float64
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(dtype, copy=False)
+
+
+class Sigmoid(Layer):
+    """``y = sigmoid(x)``; backward ``dx = dout * y * (1 - y)``."""
+
+    def forward(self, x, *, training):
+        check_array(x, "x", where="Sigmoid.forward")
+        y = sigmoid(x)
+        self._cache = y
+        return y
+
+    def backward(self, dout):
+        y = self._require_cache()
+        self._check_dout(dout, y.shape)
+        return dout * y * (1 - y)
+
+
+class Tanh(Layer):
+    """``y = tanh(x)``; backward ``dx = dout * (1 - y**2)``."""
+
+    def forward(self, x, *, training):
+        check_array(x, "x", where="Tanh.forward")
+        y = np.tanh(x)
+        self._cache = y
+        return y
+
+    def backward(self, dout):
+        y = self._require_cache()
+        self._check_dout(dout, y.shape)
+        return dout * (1 - y * y)
+
+
+from .conv import Conv2D, Flatten, MaxPool2D  # noqa: E402  (defined in conv.py, re-exported here)

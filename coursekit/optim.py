@@ -1,0 +1,115 @@
+"""Optimizers with PyTorch's update equations, acting in place on ``Parameter`` handles.
+
+Per parameter ``p`` with gradient ``g`` (after ``model.backward``):
+
+* ``SGD``:   ``g += weight_decay * p``; with momentum ``buf = g`` on the first step, then
+  ``buf = momentum * buf + g``; ``p -= lr * buf`` (``p -= lr * g`` without momentum).
+* ``Adam``:  ``g += weight_decay * p`` (an L2 term, coupled to the adaptive scaling);
+  ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2``;
+  ``p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)``.
+* ``AdamW``: ``p *= 1 - lr * weight_decay`` (decoupled decay), then the Adam step without it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_real
+from .model import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+class Optimizer:
+    def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: params is empty; pass model.parameters()")
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"{type(self).__name__}: params must come from model.parameters(), got an item of type "
+                    f"{type(p).__name__}"
+                )
+        self.params = params
+        self.lr = check_real(lr, "lr", low=0.0, low_open=True)
+        self.weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
+        self.state: dict[int, dict] = {}
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            grad = p.grad
+            if grad.shape != p.value.shape:
+                raise ValueError(f"{type(self).__name__}: gradient of {p.name} has shape {grad.shape}, "
+                                 f"parameter has {p.value.shape}")
+            self._update(p.value, grad.astype(p.value.dtype, copy=False), self.state.setdefault(i, {}))
+
+    def _update(self, value, grad, state) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr}, weight_decay={self.weight_decay})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (heavy-ball) momentum and L2 weight decay."""
+
+    def __init__(self, params, lr: float, *, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+
+    def _update(self, value, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * value
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = buf
+        value -= self.lr * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the gradient."""
+
+    def __init__(self, params, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (check_real(betas[0], "betas[0]", low=0.0, high=1.0, high_open=True),
+                      check_real(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True))
+        self.eps = check_real(eps, "eps", low=0.0, low_open=True)
+
+    def _decay(self, value, grad):
+        return grad + self.weight_decay * value if self.weight_decay else grad
+
+    def _update(self, value, grad, state):
+        grad = self._decay(value, grad)
+        b1, b2 = self.betas
+        if not state:
+            state.update(step=0, m=np.zeros_like(value), v=np.zeros_like(value))
+        state["step"] += 1
+        t, m, v = state["step"], state["m"], state["v"]
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * grad * grad
+        m_hat = m / (1 - b1 ** t)
+        v_hat = v / (1 - b2 ** t)
+        value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr*weight_decay`` each step."""
+
+    def __init__(self, params, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _decay(self, value, grad):
+        if self.weight_decay:
+            value *= 1 - self.lr * self.weight_decay
+        return grad
