@@ -66,7 +66,10 @@ def check_real(value, name: str, *, low=None, high=None, low_open=False, high_op
     """Require a finite real number inside [low, high] (ends open where asked)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number, got {describe(value)} of type {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int too big for a float, e.g. 10**400
+        raise ValueError(f"{name} must be a finite number, got {describe(value)}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")
     lo_bad = low is not None and (value <= low if low_open else value < low)

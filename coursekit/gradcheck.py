@@ -48,7 +48,7 @@ def rel_error(a, b) -> float:
 
 
 def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator, training: bool = True,
-                          h: float = 1e-6) -> dict[str, float]:
+                          h: float = 1e-5) -> dict[str, float]:
     """Compare a layer's analytic gradients with central differences; return relative errors.
 
     Works on a float64 copy of the layer (its parameters cast to x's dtype), so the layer

@@ -98,7 +98,9 @@ class Dense(Layer):
         W = self.params["W"].astype(x.dtype, copy=False)
         b = self.params["b"].astype(x.dtype, copy=False)
         self._cache = x
-        return x @ W + b
+        out = x @ W
+        out += b  # in place: one temporary fewer than x @ W + b, same result
+        return out
 
     def backward(self, dout):
         x = self._require_cache()
@@ -119,7 +121,12 @@ class ReLU(Layer):
         check_array(x, "x", where="ReLU.forward")
         positive = x > 0
         self._cache = positive
-        return np.where(positive, x, np.zeros((), dtype=x.dtype))
+        # Bitwise the same as np.where(positive, x, 0) (NaN, -0.0 and -inf give +0.0) but
+        # branch-free: np.where on a random mask runs ~20x slower. fmax ignores NaN; += 0
+        # turns the -0.0 it may return for x = -0.0 into +0.0.
+        out = np.fmax(x, 0)
+        out += 0
+        return out
 
     def backward(self, dout):
         positive = self._require_cache()
@@ -169,4 +176,13 @@ class Tanh(Layer):
         return dout * (1 - y * y)
 
 
-from .conv import Conv2D, Flatten, MaxPool2D  # noqa: E402  (defined in conv.py, re-exported here)
+def __getattr__(name: str):
+    """``Conv2D``, ``MaxPool2D`` and ``Flatten`` are defined in conv.py and re-exported here.
+
+    Resolved lazily (PEP 562) because conv.py imports ``Layer`` from this module: an eager
+    import at the bottom of this file breaks ``import coursekit.conv`` when it comes first.
+    """
+    if name in ("Conv2D", "MaxPool2D", "Flatten"):
+        from . import conv
+        return getattr(conv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -266,7 +266,7 @@ print(f"naive loss: {naive},  stable loss: {stable:.4f}")
 # If a change to the course breaks the story told above, this cell fails (and so does
 # the test suite).
 
-# %%
+# %% tags=["claims"]
 best_epoch = int(np.argmin(history["val_loss"]))
 gap = train_acc - val_acc
 print(f"generalization gap (train - val accuracy): {gap:.1%}")

@@ -67,7 +67,6 @@ class Exercise:
     run_checks: Callable[[Callable], str]
     mistakes: dict[str, Mistake] = field(default_factory=dict)
     generic_hint: str = "Compare your formula with the derivation above, one term at a time."
-    diagnose: Callable[[Callable, CheckFailed], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,11 @@ class CheckResult:
 
 
 def register(name: str, *, reference: Callable, run_checks: Callable[[Callable], str],
-             mistakes: tuple[Mistake, ...] = (), generic_hint: str | None = None,
-             diagnose: Callable | None = None) -> Exercise:
+             mistakes: tuple[Mistake, ...] = (), generic_hint: str | None = None) -> Exercise:
     """Register an exercise (done once, in the lesson modules of ``coursekit.exercises``)."""
     if name in REGISTRY:
         raise ValueError(f"exercise {name!r} is registered twice")
-    ex = Exercise(name, reference, run_checks, {m.key: m for m in mistakes}, diagnose=diagnose,
+    ex = Exercise(name, reference, run_checks, {m.key: m for m in mistakes},
                   **({"generic_hint": generic_hint} if generic_hint else {}))
     REGISTRY[name] = ex
     return ex
@@ -210,7 +208,7 @@ def _compare_outputs(expected: Any, got: Any, *, rtol: float, atol: float, check
         if np.isnan(got) and np.isnan(expected):
             return None
         if np.isnan(got):
-            return f"{path} is NaN, expected a number: is something taking log(0) or dividing 0 by 0?"
+            return f"{path} is NaN, expected a number (0/0, inf - inf, 0 * inf or the log of 0 somewhere?)"
         if np.isinf(got) and not np.isinf(expected):
             return f"{path} is inf, expected a finite number: did something overflow?"
         return None if np.isclose(float(got), float(expected), rtol=rtol, atol=atol) else f"{path} has the wrong value"

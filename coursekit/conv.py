@@ -1,0 +1,202 @@
+"""Convolution, max pooling and flattening for small CNNs on (N, C, H, W) images.
+
+Layout is NCHW (PyTorch's); Keras defaults to channels-last (N, H, W, C).
+Everything is vectorized: the convolution is one matrix product over an
+"im2col" view of the input built with ``np.lib.stride_tricks.sliding_window_view``;
+its backward scatters the column gradients back with one strided add per
+kernel offset (kh*kw of them, e.g. 9), never a loop over samples or pixels.
+
+These layers are re-exported from ``coursekit.layers``.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._validation import check_array, check_int, check_rng, describe
+from .layers import Layer
+
+__all__ = ["Conv2D", "MaxPool2D", "Flatten", "conv_output_size"]
+
+
+def _pair(value, name: str, *, low: int) -> tuple[int, int]:
+    """An int or a pair of ints -> (height value, width value), each >= low."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an integer or a pair (height, width), got {describe(value)}")
+        return (check_int(value[0], f"{name}[0]", low=low), check_int(value[1], f"{name}[1]", low=low))
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer or a pair of integers, got {describe(value)} "
+                        f"of type {type(value).__name__}")
+    value = check_int(value, name, low=low)
+    return value, value
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output length of a convolution along one axis: ``floor((size + 2*padding - kernel) / stride) + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_nchw(x, where: str, channels: int) -> None:
+    check_array(x, "x", where=where)
+    if x.ndim != 4:
+        raise ValueError(f"{where}: x must be 4-D images (N, C, H, W), got a {x.ndim}-D array of shape {x.shape}"
+                         + ("; add a channel axis with x[:, None]" if x.ndim == 3 else ""))
+    if x.shape[1] != channels:
+        raise ValueError(f"{where}: x has {x.shape[1]} channels (shape {x.shape}) but the layer expects "
+                         f"{channels} (shape (N, {channels}, H, W)); channels come second (NCHW), not last")
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in every deep-learning library).
+
+    ``out[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] * xp[n, c, i*s + u, j*s + v]``
+    where ``xp`` is x zero-padded by ``padding`` on each side of H and W and ``s`` the stride.
+
+    Shapes: x (N, C_in, H, W); W (C_out, C_in, kh, kw); b (C_out,);
+    out (N, C_out, H_out, W_out) with ``H_out = floor((H + 2*padding - kh) / stride) + 1``.
+    Same parameter layout as PyTorch ``nn.Conv2d`` (key ``"W"`` is the kernel, so L2 acts on it,
+    not on ``"b"``).
+
+    Initialization: He normal, std ``sqrt(2 / fan_in)`` with ``fan_in = C_in * kh * kw``; b = 0.
+
+    Backward, with ``cols`` the (N*H_out*W_out, C_in*kh*kw) im2col matrix and ``g`` dout as
+    (N*H_out*W_out, C_out): ``dW = g.T @ cols``, ``db = sum of dout over N, H_out, W_out``,
+    ``dx = col2im(g @ W_flat)`` (overlapping windows add up).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0,
+                 rng: np.random.Generator, dtype=np.float32) -> None:
+        super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels", low=1)
+        self.out_channels = check_int(out_channels, "out_channels", low=1)
+        self.kernel_size = _pair(kernel_size, "kernel_size", low=1)
+        self.stride = _pair(stride, "stride", low=1)
+        self.padding = _pair(padding, "padding", low=0)
+        check_rng(rng)
+        kh, kw = self.kernel_size
+        fan_in = in_channels * kh * kw
+        shape = (out_channels, in_channels, kh, kw)
+        self.params["W"] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+        self.params["b"] = np.zeros(out_channels, dtype=dtype)
+
+    def output_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(H_out, W_out) for an input of spatial size (height, width)."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
+
+    def forward(self, x, *, training):
+        _check_nchw(x, "Conv2D.forward", self.in_channels)
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if kh > h + 2 * ph or kw > w + 2 * pw:
+            raise ValueError(
+                f"Conv2D.forward: kernel ({kh}, {kw}) is larger than the padded input "
+                f"({h + 2 * ph}, {w + 2 * pw}) (x of shape {x.shape}, padding ({ph}, {pw})); "
+                "use a smaller kernel, more padding, or a larger image")
+        h_out, w_out = self.output_shape(h, w)
+        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+        # (N, C, H_out, W_out, kh, kw) view -> (N, H_out, W_out, C, kh, kw) copy -> rows of cols
+        windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+        cols = np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(n * h_out * w_out, c * kh * kw)
+        W = self.params["W"].astype(x.dtype, copy=False).reshape(self.out_channels, -1)
+        b = self.params["b"].astype(x.dtype, copy=False)
+        out = cols @ W.T + b
+        self._cache = (cols, x.shape, x.dtype)
+        return np.ascontiguousarray(out.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2))
+
+    def backward(self, dout):
+        cols, x_shape, dtype = self._require_cache()
+        n, c, h, w = x_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        h_out, w_out = self.output_shape(h, w)
+        self._check_dout(dout, (n, self.out_channels, h_out, w_out))
+        g = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
+        W = self.params["W"]
+        self.grads["W"] = (g.T @ cols).reshape(W.shape).astype(W.dtype, copy=False)
+        self.grads["b"] = dout.sum(axis=(0, 2, 3)).astype(W.dtype, copy=False)
+        dcols = (g @ W.astype(dout.dtype, copy=False).reshape(self.out_channels, -1))
+        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, Ho, Wo)
+        dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=np.result_type(dout.dtype, dtype))
+        # col2im: one strided add per kernel offset (kh*kw adds), not per pixel
+        for u in range(kh):
+            for v in range(kw):
+                dxp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += dcols[:, :, u, v]
+        return dxp[:, :, ph:ph + h, pw:pw + w]
+
+    def __repr__(self) -> str:
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+
+class MaxPool2D(Layer):
+    """Max pooling over non-overlapping ``kernel_size`` windows (stride = kernel_size).
+
+    ``out[n, c, i, j] = max_{u < kh, v < kw} x[n, c, i*kh + u, j*kw + v]``.
+    Shapes: x (N, C, H, W) -> out (N, C, floor(H/kh), floor(W/kw)). As in PyTorch
+    ``nn.MaxPool2d(k)``, rows/columns left over when k does not divide H or W are ignored
+    (floor) and get zero gradient.
+
+    Backward routes each window's gradient to its maximum; on ties, to the first maximum in
+    row-major order within the window (as PyTorch does), so the gradient is never duplicated.
+    """
+
+    def __init__(self, kernel_size) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", low=1)
+
+    def forward(self, x, *, training):
+        check_array(x, "x", where="MaxPool2D.forward")
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2D.forward: x must be 4-D feature maps (N, C, H, W), got a {x.ndim}-D array "
+                             f"of shape {x.shape}")
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        if kh > h or kw > w:
+            raise ValueError(f"MaxPool2D.forward: kernel ({kh}, {kw}) is larger than the feature maps ({h}, {w}) "
+                             f"(x of shape {x.shape})")
+        h_out, w_out = h // kh, w // kw
+        # (N, C, Ho, kh, Wo, kw) -> (N, C, Ho, Wo, kh*kw)
+        windows = x[:, :, :h_out * kh, :w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
+        windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h_out, w_out, kh * kw)
+        argmax = windows.argmax(axis=-1)
+        out = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+        self._cache = (argmax, x.shape)
+        return out
+
+    def backward(self, dout):
+        argmax, x_shape = self._require_cache()
+        n, c, h, w = x_shape
+        kh, kw = self.kernel_size
+        h_out, w_out = argmax.shape[2:]
+        self._check_dout(dout, argmax.shape)
+        routed = (np.arange(kh * kw) == argmax[..., None]) * dout[..., None]  # (N, C, Ho, Wo, kh*kw)
+        routed = routed.reshape(n, c, h_out, w_out, kh, kw).transpose(0, 1, 2, 4, 3, 5)
+        routed = routed.reshape(n, c, h_out * kh, w_out * kw)
+        if (h_out * kh, w_out * kw) == (h, w):
+            return routed
+        dx = np.zeros(x_shape, dtype=dout.dtype)
+        dx[:, :, :h_out * kh, :w_out * kw] = routed
+        return dx
+
+    def __repr__(self) -> str:
+        return f"MaxPool2D(kernel_size={self.kernel_size})"
+
+
+class Flatten(Layer):
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (as PyTorch ``nn.Flatten()``); backward reshapes back."""
+
+    def forward(self, x, *, training):
+        check_array(x, "x", where="Flatten.forward")
+        if x.ndim < 2:
+            raise ValueError(f"Flatten.forward: x must have a batch axis and at least one more, got a {x.ndim}-D "
+                             f"array of shape {x.shape}")
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        shape = self._require_cache()
+        self._check_dout(dout, (shape[0], int(np.prod(shape[1:]))))
+        return dout.reshape(shape)

@@ -1,0 +1,437 @@
+"""Notebook 05 exercises: batch normalization forward, running statistics, train/eval modes, two backwards.
+
+Every wrong answer catalogued here is one the course has seen: unbiased variance in the
+normalization, eps outside the square root, statistics over the wrong axis, Keras's
+momentum convention, the mean term forgotten in backward, evaluation still using batch
+statistics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..batchnorm import (BatchNormCache, batchnorm_backward, batchnorm_eval_forward, batchnorm_forward,
+                         update_running_stats)
+from ..gradcheck import numerical_gradient, rel_error
+from ._core import CheckFailed, Mistake, check_cases, compare_outputs, register
+
+_CACHE_FIELDS = BatchNormCache._fields
+
+
+def _explain_mismatch(expected: tuple, got, *, rtol: float, atol: float) -> str | None:
+    """Why ``got`` differs from the reference ``(out, cache)``, naming the cache field that is off."""
+    why = compare_outputs(expected, got, rtol=rtol, atol=atol)
+    if why is None:
+        return None
+    if isinstance(got, (tuple, list)) and len(got) == 2:
+        part = compare_outputs(expected[0], got[0], rtol=rtol, atol=atol, path="out")
+        if part:
+            return part
+        cache = got[1]
+        if not isinstance(cache, (tuple, list)) or len(cache) != len(_CACHE_FIELDS):
+            return (f"cache should be a tuple of {len(_CACHE_FIELDS)} values ({', '.join(_CACHE_FIELDS)}), "
+                    f"got {type(cache).__name__}" + (f" of length {len(cache)}" if hasattr(cache, "__len__") else ""))
+        for name, e, g in zip(_CACHE_FIELDS, expected[1], cache):
+            part = compare_outputs(e, g, rtol=rtol, atol=atol, path=f"cache.{name}")
+            if part:
+                return part
+    return why
+
+
+# ----------------------------------------------------------------------------- batchnorm_forward
+
+
+def _forward_cases():
+    rng = np.random.default_rng(5000)
+    tiny = np.column_stack([1e-3 * rng.standard_normal(5), np.full(5, 2.5), rng.standard_normal(5)])
+    return [
+        ("hand-sized case, x (4, 2)", {"x": np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0], [7.0, -2.0]]),
+                                       "gamma": np.array([2.0, 0.5]), "beta": np.array([0.1, -1.0]),
+                                       "eps": 1e-5}),
+        ("a feature with std 1e-3 and a constant feature (eps matters here)",
+         {"x": tiny, "gamma": np.array([1.0, 1.5, -0.5]), "beta": np.array([0.0, 0.2, 0.3]), "eps": 1e-5}),
+        ("x (6, 4), features with offsets and scales, eps = 1e-3",
+         {"x": rng.standard_normal((6, 4)) * np.array([0.5, 2.0, 10.0, 1.0]) + np.array([0.0, -3.0, 100.0, 1.0]),
+          "gamma": rng.standard_normal(4), "beta": rng.standard_normal(4), "eps": 1e-3}),
+        ("smallest batch, x (2, 5)", {"x": rng.standard_normal((2, 5)), "gamma": np.ones(5),
+                                      "beta": np.zeros(5), "eps": 1e-5}),
+        ("one feature, x (7, 1)", {"x": rng.standard_normal((7, 1)) * 3.0 + 1.0, "gamma": np.array([0.7]),
+                                   "beta": np.array([-0.2]), "eps": 1e-5}),
+    ]
+
+
+def _check_forward(fn):
+    cases = _forward_cases()
+    for label, inputs in cases:
+        expected = batchnorm_forward(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
+        got = fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
+        why = _explain_mismatch(expected, got, rtol=1e-6, atol=1e-8)
+        if why:
+            raise CheckFailed(label, inputs=inputs, expected=expected, got=got, reason=why)
+    return (f"{len(cases)} cases (a hand-sized one, a near-constant feature where eps matters, N = 2, D = 1) "
+            "match the reference: out and every cache entry.")
+
+
+def _cache(mean, var, x_centered, inv_std, x_hat, gamma):
+    return BatchNormCache(mean, var, x_centered, inv_std, x_hat, gamma)
+
+
+def _forward_unbiased(x, gamma, beta, *, eps=1e-5):
+    mean = x.mean(axis=0)
+    xc = x - mean
+    var = x.var(axis=0, ddof=1)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
+
+
+def _forward_eps_outside(x, gamma, beta, *, eps=1e-5):
+    mean = x.mean(axis=0)
+    xc = x - mean
+    var = x.var(axis=0)
+    inv_std = 1.0 / (np.sqrt(var) + eps)
+    x_hat = xc * inv_std
+    return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
+
+
+def _forward_wrong_axis(x, gamma, beta, *, eps=1e-5):
+    mean = x.mean(axis=1, keepdims=True)
+    xc = x - mean
+    var = x.var(axis=1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
+
+
+register(
+    "batchnorm_forward",
+    reference=batchnorm_forward,
+    run_checks=_check_forward,
+    mistakes=(
+        Mistake("unbiased_variance", _forward_unbiased,
+                "You normalized with the unbiased variance (divide by N-1). Batch norm normalizes with the "
+                "biased one, np.mean((x - mean)**2, axis=0) = x.var(axis=0) (ddof=0); the N-1 version is only "
+                "for the running variance."),
+        Mistake("eps_outside_sqrt", _forward_eps_outside,
+                "eps goes inside the square root: 1/sqrt(var + eps), not 1/(sqrt(var) + eps). The two differ "
+                "most for (nearly) constant features, exactly where eps is needed."),
+        Mistake("wrong_axis", _forward_wrong_axis,
+                "The statistics are per feature, over the batch: x.mean(axis=0), giving shape (D,). Averaging "
+                "over axis=1 normalizes each sample across its features (that is layer norm)."),
+    ),
+    generic_hint="mean = x.mean(axis=0); var = np.mean((x - mean)**2, axis=0); inv_std = 1/np.sqrt(var + eps); "
+                 "x_hat = (x - mean) * inv_std; out = gamma * x_hat + beta; "
+                 "return out, (mean, var, x - mean, inv_std, x_hat, gamma).",
+)
+
+# ----------------------------------------------------------------------------- update_running_stats
+
+
+def _running_cases():
+    rng = np.random.default_rng(5100)
+
+    def stats(d):
+        return {"running_mean": rng.standard_normal(d), "running_var": rng.uniform(0.5, 2.0, d),
+                "batch_mean": rng.standard_normal(d), "batch_var": rng.uniform(0.1, 3.0, d)}
+
+    return [
+        ("batch of 4, momentum 0.1", {**stats(3), "count": 4, "momentum": 0.1}),
+        ("batch of 10, momentum 0.3", {**stats(5), "count": 10, "momentum": 0.3}),
+        ("smallest batch, count 2", {**stats(2), "count": 2, "momentum": 0.1}),
+        ("momentum 0: the running statistics do not move", {**stats(3), "count": 8, "momentum": 0.0}),
+        ("momentum 1: replaced by this batch's (unbiased) statistics", {**stats(3), "count": 8, "momentum": 1.0}),
+        ("count 392 (= N*H*W of a (8, C, 7, 7) feature map)", {**stats(4), "count": 392, "momentum": 0.1}),
+    ]
+
+
+def _check_running(fn):
+    n = check_cases(fn, update_running_stats, _running_cases(), rtol=1e-9, atol=1e-12)
+    return (f"{n} cases (momentum 0, 0.1, 0.3 and 1; counts from 2 to 392) match "
+            "running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance.")
+
+
+def _running_reversed(running_mean, running_var, batch_mean, batch_var, *, count, momentum=0.1):
+    unbiased = batch_var * count / (count - 1)
+    return (momentum * running_mean + (1 - momentum) * batch_mean,
+            momentum * running_var + (1 - momentum) * unbiased)
+
+
+def _running_biased(running_mean, running_var, batch_mean, batch_var, *, count, momentum=0.1):
+    return ((1 - momentum) * running_mean + momentum * batch_mean,
+            (1 - momentum) * running_var + momentum * batch_var)
+
+
+def _running_inverted_correction(running_mean, running_var, batch_mean, batch_var, *, count, momentum=0.1):
+    return ((1 - momentum) * running_mean + momentum * batch_mean,
+            (1 - momentum) * running_var + momentum * batch_var * (count - 1) / count)
+
+
+register(
+    "update_running_stats",
+    reference=update_running_stats,
+    run_checks=_check_running,
+    mistakes=(
+        Mistake("momentum_reversed", _running_reversed,
+                "That is Keras's convention (momentum = 0.9 is the weight of the OLD value). In PyTorch's, "
+                "momentum is the weight of the NEW batch: running = (1 - momentum) * running + momentum * batch."),
+        Mistake("biased_running_var", _running_biased,
+                "The running variance tracks the UNBIASED batch variance: multiply batch_var (which divides by "
+                "count) by count / (count - 1) before mixing it in."),
+        Mistake("inverted_correction", _running_inverted_correction,
+                "The correction goes the other way: the unbiased variance is larger, batch_var * count / (count - 1)."),
+    ),
+    generic_hint="Mix in the new batch with weight momentum: mean <- (1 - momentum) * running_mean + momentum * "
+                 "batch_mean; variance <- (1 - momentum) * running_var + momentum * (unbiased batch variance), "
+                 "where the unbiased variance is batch_var * count / (count - 1).",
+)
+
+# ----------------------------------------------------------------------------- batchnorm_layer_forward
+
+
+def batchnorm_layer_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    """What a batch-norm layer does in either mode; returns ``(out, new_running_mean, new_running_var)``.
+
+    Training: normalize with the batch's statistics and update the running ones.
+    Evaluation: normalize with the running statistics and leave them unchanged.
+    Shapes: x (N, D); the others (D,).
+    """
+    if training:
+        out, cache = batchnorm_forward(x, gamma, beta, eps=eps)
+        new_mean, new_var = update_running_stats(running_mean, running_var, cache.mean, cache.var,
+                                                 count=x.shape[0], momentum=momentum)
+        return out, new_mean, new_var
+    out = batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps=eps)
+    return out, running_mean.copy(), running_var.copy()
+
+
+def _layer_cases():
+    rng = np.random.default_rng(5200)
+
+    def case(n, d, training, **extra):
+        return {"x": rng.standard_normal((n, d)) * 2.0 + 0.5, "gamma": rng.uniform(0.5, 2.0, d),
+                "beta": rng.standard_normal(d), "running_mean": rng.standard_normal(d),
+                "running_var": rng.uniform(0.5, 3.0, d), "training": training, **extra}
+
+    return [
+        ("training, x (5, 3)", case(5, 3, True)),
+        ("evaluation, x (4, 3)", case(4, 3, False)),
+        ("training, x (8, 2), momentum 0.3, eps 1e-3", case(8, 2, True, momentum=0.3, eps=1e-3)),
+        ("evaluation of a single sample, x (1, 4)", case(1, 4, False)),
+        ("evaluation, x (6, 2), eps 1e-2", case(6, 2, False, eps=1e-2)),
+    ]
+
+
+def _check_layer(fn):
+    n = check_cases(fn, batchnorm_layer_forward, _layer_cases(), rtol=1e-6, atol=1e-8)
+    return (f"{n} cases match: training normalizes with batch statistics and updates the running ones; "
+            "evaluation (even of a single sample) uses the running statistics and leaves them alone.")
+
+
+def _batch_stats(x, eps):
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    return mean, var, (x - mean) / np.sqrt(var + eps)
+
+
+def _layer_eval_batch_stats(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    mean, var, x_hat = _batch_stats(x, eps)
+    if training:
+        m = len(x)
+        return (gamma * x_hat + beta, (1 - momentum) * running_mean + momentum * mean,
+                (1 - momentum) * running_var + momentum * var * m / (m - 1))
+    return gamma * x_hat + beta, running_mean.copy(), running_var.copy()
+
+
+def _layer_eval_updates(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    mean, var, x_hat = _batch_stats(x, eps)
+    m = len(x)
+    new_mean = (1 - momentum) * running_mean + momentum * mean
+    new_var = (1 - momentum) * running_var + momentum * var * m / max(m - 1, 1)
+    if training:
+        return gamma * x_hat + beta, new_mean, new_var
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, new_mean, new_var
+
+
+def _layer_train_running_stats(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    mean, var, _ = _batch_stats(x, eps)
+    out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+    if training:
+        m = len(x)
+        return (out, (1 - momentum) * running_mean + momentum * mean,
+                (1 - momentum) * running_var + momentum * var * m / (m - 1))
+    return out, running_mean.copy(), running_var.copy()
+
+
+def _layer_not_updated(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    if training:
+        _, _, x_hat = _batch_stats(x, eps)
+        return gamma * x_hat + beta, running_mean.copy(), running_var.copy()
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, running_mean.copy(), running_var.copy()
+
+
+register(
+    "batchnorm_layer_forward",
+    reference=batchnorm_layer_forward,
+    run_checks=_check_layer,
+    mistakes=(
+        Mistake("eval_uses_batch_stats", _layer_eval_batch_stats,
+                "In evaluation mode normalize with the RUNNING statistics: "
+                "gamma * (x - running_mean) / sqrt(running_var + eps) + beta. With batch statistics a sample's "
+                "prediction depends on the other samples in its batch (and a batch of one gives just beta)."),
+        Mistake("eval_updates_running_stats", _layer_eval_updates,
+                "Evaluation must not change the running statistics: return running_mean and running_var as "
+                "they came in. Only training batches update them."),
+        Mistake("training_uses_running_stats", _layer_train_running_stats,
+                "In training mode normalize with the BATCH statistics (your batchnorm_forward); the running "
+                "statistics are only updated, and used later in evaluation."),
+        Mistake("running_stats_not_updated", _layer_not_updated,
+                "In training mode the running statistics must be updated with this batch's statistics "
+                "(update_running_stats with count = N); otherwise evaluation uses mean 0, variance 1 forever."),
+    ),
+    generic_hint="Training: normalize with your batchnorm_forward (batch statistics), then pass the cache's mean "
+                 "and var to update_running_stats with count = N. Evaluation: "
+                 "gamma * (x - running_mean) / sqrt(running_var + eps) + beta, running statistics returned unchanged.",
+)
+
+# ----------------------------------------------------------------------------- the two backwards
+
+
+def batchnorm_backward_graph(dout, cache):
+    """Batch-norm backward, one node of the computation graph at a time (same result as the compact form).
+
+    Shapes: dout (N, D); cache a ``BatchNormCache``; returns (dx (N, D), dgamma (D,), dbeta (D,)).
+    """
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    n = dout.shape[0]
+    dbeta = dout.sum(axis=0)                              # out = gamma * x_hat + beta
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dx_centered = dx_hat * inv_std                        # x_hat = x_centered * inv_std
+    dinv_std = np.sum(dx_hat * x_centered, axis=0)
+    dstd = -dinv_std * inv_std ** 2                       # inv_std = 1 / std
+    dvar = 0.5 * inv_std * dstd                           # std = sqrt(var + eps)
+    dx_centered = dx_centered + (2.0 / n) * x_centered * dvar   # var = mean(x_centered ** 2)
+    dmean = -dx_centered.sum(axis=0)                      # x_centered = x - mean
+    dx = dx_centered + dmean / n                          # mean = mean(x)
+    return dx, dgamma, dbeta
+
+
+def _bn_loss_grads(x, gamma, beta, dout, eps):
+    """Central-difference gradients of sum(batchnorm_forward(x, gamma, beta) * dout)."""
+    def loss(_):
+        return float(np.sum(batchnorm_forward(x, gamma, beta, eps=eps)[0] * dout))
+    return (numerical_gradient(loss, x), numerical_gradient(loss, gamma), numerical_gradient(loss, beta))
+
+
+def _backward_cases():
+    rng = np.random.default_rng(5300)
+
+    def case(x, gamma, eps=1e-5):
+        beta = rng.standard_normal(x.shape[1])
+        _, cache = batchnorm_forward(x, gamma, beta, eps=eps)
+        return {"dout": rng.standard_normal(x.shape), "cache": cache}
+
+    return [
+        ("smallest batch, x (2, 3)", case(rng.standard_normal((2, 3)), rng.uniform(0.5, 2.0, 3))),
+        ("one feature, x (6, 1)", case(rng.standard_normal((6, 1)), np.array([1.7]))),
+        ("features with large offsets, x (8, 3)",
+         case(rng.standard_normal((8, 3)) * 0.1 + 1000.0, rng.standard_normal(3))),
+        ("a constant feature (variance 0), x (5, 2)",
+         case(np.column_stack([np.full(5, 3.0), rng.standard_normal(5)]), np.array([2.0, -1.0]))),
+        ("x (16, 5), eps 1e-3", case(rng.standard_normal((16, 5)), rng.standard_normal(5), eps=1e-3)),
+    ]
+
+
+def _make_backward_check(reference_fn):
+    def run_checks(fn):
+        rng = np.random.default_rng(5400)
+        x = rng.standard_normal((6, 4)) * np.array([1.0, 3.0, 0.5, 2.0]) + np.array([0.0, 1.0, -2.0, 5.0])
+        gamma, beta, dout = rng.uniform(0.5, 2.0, 4) * np.array([1, -1, 1, 1]), rng.standard_normal(4), \
+            rng.standard_normal((6, 4))
+        _, cache = batchnorm_forward(x, gamma, beta, eps=1e-5)
+        numeric = _bn_loss_grads(x.copy(), gamma.copy(), beta.copy(), dout, 1e-5)
+        inputs = {"dout": dout, "cache": cache}
+        got = fn(dout=dout.copy(), cache=BatchNormCache(*(np.copy(c) for c in cache)))
+        why = compare_outputs(numeric, got, rtol=1e-5, atol=1e-8, check_dtype=False)
+        if why and isinstance(got, (tuple, list)) and len(got) == 3:
+            why = next(filter(None, (compare_outputs(e, g, rtol=1e-5, atol=1e-8, check_dtype=False, path=name)
+                                     for name, e, g in zip(("dx", "dgamma", "dbeta"), numeric, got))), why)
+        if why:
+            detail = ""
+            if isinstance(got, (tuple, list)) and len(got) == 3 and all(
+                    isinstance(g, np.ndarray) and g.shape == e.shape for g, e in zip(got, numeric)):
+                detail = " (relative errors dx {:.1e}, dgamma {:.1e}, dbeta {:.1e}; want < 1e-6)".format(
+                    *(rel_error(g, e) for g, e in zip(got, numeric)))
+            raise CheckFailed("gradient check against central differences, x (6, 4)", inputs=inputs,
+                              expected=numeric, got=got, reason=why + detail)
+        errors = [rel_error(g, e) for g, e in zip(got, numeric)]
+        n = check_cases(fn, reference_fn, _backward_cases(), rtol=1e-6, atol=1e-9)
+        return (f"dx, dgamma, dbeta agree with central differences of the forward pass (largest relative error "
+                f"{max(errors):.1e}), and {n} more cases (N = 2, D = 1, offsets of 1000, a constant feature) "
+                "match the reference.")
+    return run_checks
+
+
+def _backward_no_mean_term(dout, cache):
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    n = dout.shape[0]
+    dx_hat = dout * gamma
+    dx = (inv_std / n) * (n * dx_hat - x_hat * np.sum(dx_hat * x_hat, axis=0))
+    return dx, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)
+
+
+def _backward_stats_constant(dout, cache):
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    return dout * gamma * inv_std, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)
+
+
+def _backward_no_gamma(dout, cache):
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    n = dout.shape[0]
+    dx = (inv_std / n) * (n * dout - dout.sum(axis=0) - x_hat * np.sum(dout * x_hat, axis=0))
+    return dx, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)
+
+
+def _backward_missing_1_over_n(dout, cache):
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    n = dout.shape[0]
+    dx_hat = dout * gamma
+    dx = inv_std * (n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0))
+    return dx, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)
+
+
+_MEAN_TERM_HINT = ("The mean depends on every x_i, so every x_i also gets gradient through it: dx needs the "
+                   "term -sum(dx_hat)/N (in the graph: dmean = -sum(dx_centered), dx += dmean / N). Without it "
+                   "the columns of dx do not sum to zero.")
+_CONSTANT_HINT = ("dx = gamma * dout / sqrt(var + eps) treats the batch mean and variance as constants, but they "
+                  "are computed from x: add the paths through the mean and through the variance.")
+_GAMMA_HINT = "The gradient reaching x_hat is dx_hat = gamma * dout: the scale gamma is missing."
+
+register(
+    "batchnorm_backward_graph",
+    reference=batchnorm_backward_graph,
+    run_checks=_make_backward_check(batchnorm_backward_graph),
+    mistakes=(
+        Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
+        Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
+        Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
+    ),
+    generic_hint="Walk the graph backwards: out -> x_hat -> (x_centered, inv_std) -> std -> var -> x_centered "
+                 "-> mean -> x. x_centered gets gradient from two places (x_hat and var): add them before the "
+                 "mean node.",
+)
+
+register(
+    "batchnorm_backward",
+    reference=batchnorm_backward,
+    run_checks=_make_backward_check(batchnorm_backward),
+    mistakes=(
+        Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
+        Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
+        Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
+        Mistake("missing_1_over_n", _backward_missing_1_over_n,
+                "The compact form has a 1/N in front: dx = (inv_std / N) * (N * dx_hat - sum(dx_hat) - "
+                "x_hat * sum(dx_hat * x_hat)), sums over axis 0."),
+    ),
+    generic_hint="dx_hat = gamma * dout; dx = (inv_std / N) * (N * dx_hat - dx_hat.sum(axis=0) - "
+                 "x_hat * (dx_hat * x_hat).sum(axis=0)); dgamma = (dout * x_hat).sum(axis=0); "
+                 "dbeta = dout.sum(axis=0).",
+)

@@ -1,0 +1,164 @@
+"""L2 and L1 weight penalties: the penalty terms, their (sub)gradients, and regularizers for ``fit``.
+
+Conventions (see COURSE.md), with ``m`` the number of examples the data loss is averaged
+over (the batch size during training):
+
+* L2: ``lambd / (2 m) * sum_l ||W_l||^2`` over weight matrices only (never biases);
+  gradient ``(lambd / m) * W``. For plain SGD this is exactly PyTorch's
+  ``SGD(weight_decay=lambd / m)``; scikit-learn's ``MLPClassifier(alpha=...)`` is ``lambd``.
+* L1: ``lambd / m * sum_l sum |W_l|``; subgradient ``(lambd / m) * sign(W)`` (0 at 0).
+
+``L2(lambd)`` / ``L1(lambd)`` plug into ``fit(..., regularizer=...)``: ``fit`` adds
+``penalty(model, m)`` to each batch loss and calls ``add_gradients(model, m)`` after
+``model.backward``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_array, check_real, describe
+
+__all__ = ["l2_penalty", "l2_grad", "l1_penalty", "l1_grad", "dense_backward_l2", "L2", "L1"]
+
+
+def _check_lambd(lambd) -> float:
+    return check_real(lambd, "lambd", low=0.0)
+
+
+def _check_m(m) -> float:
+    return check_real(m, "m", low=0.0, low_open=True)
+
+
+def _weight_list(weights, where: str) -> list[np.ndarray]:
+    """One array or a list/tuple of arrays -> list of floating arrays (TypeError otherwise)."""
+    if isinstance(weights, np.ndarray):
+        items = [weights]
+    elif isinstance(weights, (list, tuple)):
+        items = list(weights)
+    else:
+        raise TypeError(f"{where}: weights must be a numpy array or a list of numpy arrays (e.g. model.weights()), "
+                        f"got {describe(weights)} of type {type(weights).__name__}")
+    for i, w in enumerate(items):
+        check_array(w, f"weights[{i}]", where=where, nonempty=False)
+    return items
+
+
+def l2_penalty(weights, lambd: float, m: float) -> float:
+    """L2 penalty ``lambd / (2 m) * sum_l sum_ij W_l[i, j]^2``.
+
+    weights: one weight array or a list of them (any shapes; pass weight matrices, not biases);
+    lambd >= 0 the regularization strength; m > 0 the number of examples the loss averages over.
+    Returns a Python float (accumulated in float64). An empty list gives 0.0.
+    """
+    items = _weight_list(weights, "l2_penalty")
+    lambd, m = _check_lambd(lambd), _check_m(m)
+    total = sum(float(np.sum(np.square(w, dtype=np.float64))) for w in items)
+    return lambd / (2.0 * m) * total
+
+
+def l2_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
+    """Gradient of the L2 penalty with respect to one weight array: ``(lambd / m) * W``.
+
+    Shapes: W any shape; the result has W's shape and dtype.
+    """
+    check_array(W, "W", where="l2_grad", nonempty=False)
+    lambd, m = _check_lambd(lambd), _check_m(m)
+    return (lambd / m * W).astype(W.dtype, copy=False)
+
+
+def l1_penalty(weights, lambd: float, m: float) -> float:
+    """L1 penalty ``lambd / m * sum_l sum_ij |W_l[i, j]|``.
+
+    weights: one weight array or a list of them; lambd >= 0; m > 0. Returns a float.
+    """
+    items = _weight_list(weights, "l1_penalty")
+    lambd, m = _check_lambd(lambd), _check_m(m)
+    total = sum(float(np.sum(np.abs(w), dtype=np.float64)) for w in items)
+    return lambd / m * total
+
+
+def l1_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
+    """Subgradient of the L1 penalty: ``(lambd / m) * sign(W)``, with sign(0) = 0 (as PyTorch).
+
+    Shapes: W any shape; the result has W's shape and dtype.
+    """
+    check_array(W, "W", where="l1_grad", nonempty=False)
+    lambd, m = _check_lambd(lambd), _check_m(m)
+    return (lambd / m * np.sign(W)).astype(W.dtype, copy=False)
+
+
+def dense_backward_l2(dout: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndarray, lambd: float,
+                      m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward step of ``y = x @ W + b`` when the loss also has the term ``lambd/(2m) ||W||^2``.
+
+    Shapes: dout (N, D_out) = dL_data/dy; x (N, D_in); W (D_in, D_out); b (D_out,).
+    Returns ``(dx, dW, db)``:
+    ``dx = dout @ W.T`` (N, D_in); ``dW = x.T @ dout + (lambd/m) W`` (D_in, D_out);
+    ``db = sum_n dout[n]`` (D_out,) - the bias is not penalized.
+    ``m`` is the batch size the data loss is averaged over (normally N).
+    """
+    where = "dense_backward_l2"
+    check_array(dout, "dout", ndim=2, where=where)
+    check_array(x, "x", ndim=2, where=where)
+    check_array(W, "W", ndim=2, where=where)
+    check_array(b, "b", ndim=1, where=where)
+    if x.shape[0] != dout.shape[0] or W.shape != (x.shape[1], dout.shape[1]) or b.shape != (dout.shape[1],):
+        raise ValueError(f"{where}: shapes do not fit y = x @ W + b: dout {dout.shape}, x {x.shape}, W {W.shape}, "
+                         f"b {b.shape}; expected x (N, D_in), W (D_in, D_out), b (D_out,), dout (N, D_out)")
+    lambd, m = _check_lambd(lambd), _check_m(m)
+    dx = dout @ W.T
+    dW = x.T @ dout + lambd / m * W
+    db = dout.sum(axis=0)
+    return dx, dW, db
+
+
+class _WeightPenalty:
+    """Shared parts of ``L2`` and ``L1``: validation, weight selection, the fit protocol.
+
+    Subclasses set ``_penalty(weights, lambd, m)`` and ``_grad(W, lambd, m)``.
+    """
+
+    def __init__(self, lambd: float) -> None:
+        self.lambd = _check_lambd(lambd)
+
+    @staticmethod
+    def _weight_params(model) -> list:
+        if not callable(getattr(model, "parameters", None)):
+            raise TypeError(f"model must have a parameters() method (e.g. a Sequential), got {type(model).__name__}")
+        return [p for p in model.parameters() if p.is_weight]
+
+    def penalty(self, model, m: float) -> float:
+        """The penalty over ``model``'s weight matrices (biases excluded) for a batch of ``m`` examples."""
+        return self._penalty([p.value for p in self._weight_params(model)], self.lambd, m)
+
+    def add_gradients(self, model, m: float) -> None:
+        """Add the penalty's gradient to each weight's gradient, in place (call after ``model.backward``)."""
+        m = _check_m(m)
+        for p in self._weight_params(model):
+            grad = p.grad
+            grad += self._grad(p.value, self.lambd, m).astype(grad.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lambd={self.lambd})"
+
+
+class L2(_WeightPenalty):
+    """L2 regularizer for ``fit``: adds ``lambd/(2m) sum ||W||^2`` to the loss and ``(lambd/m) W`` to dW.
+
+    Acts on every weight matrix/kernel (``Parameter.is_weight``), never on biases.
+    With plain ``SGD`` it is the same as ``SGD(weight_decay=lambd / m)``; with ``Adam`` it is
+    not the same as ``AdamW`` (decoupled decay).
+    """
+
+    _penalty = staticmethod(l2_penalty)
+    _grad = staticmethod(l2_grad)
+
+
+class L1(_WeightPenalty):
+    """L1 regularizer for ``fit``: adds ``lambd/m sum |W|`` to the loss and ``(lambd/m) sign(W)`` to dW.
+
+    Acts on weight matrices only. Drives many weights to (nearly) zero.
+    """
+
+    _penalty = staticmethod(l1_penalty)
+    _grad = staticmethod(l1_grad)

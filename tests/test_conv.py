@@ -1,0 +1,377 @@
+"""Conv2D, MaxPool2D, Flatten: values against loop implementations and hand-worked cases,
+float64 gradient checks, dtypes, shapes and bad input."""
+import re
+
+import numpy as np
+import pytest
+
+from coursekit import layers
+from coursekit.conv import conv_output_size
+from coursekit.dropout import SpatialDropout2D
+from coursekit.gradcheck import check_layer_gradients, numerical_gradient, rel_error
+from coursekit.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from coursekit.losses import softmax_cross_entropy
+from coursekit.model import Sequential
+
+# A correct float64 backward agrees with central differences to ~1e-8; entries whose true
+# gradient is tiny raise the max elementwise relative error to ~1e-7 by rounding alone.
+GRAD_TOL = 1e-6
+
+
+def loop_conv(x, W, b, stride, padding):
+    """Direct definition, one output value at a time (slow, obviously right)."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, _, hp, wp = xp.shape
+    f, _, kh, kw = W.shape
+    h_out, w_out = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    out = np.zeros((n, f, h_out, w_out))
+    for i in range(n):
+        for k in range(f):
+            for r in range(h_out):
+                for c in range(w_out):
+                    out[i, k, r, c] = np.sum(xp[i, :, r * sh:r * sh + kh, c * sw:c * sw + kw] * W[k]) + b[k]
+    return out
+
+
+def loop_conv_backward(x, W, dout, stride, padding):
+    """dx, dW, db by accumulating each output's contribution (the chain rule, written out)."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
+    n, f, h_out, w_out = dout.shape
+    kh, kw = W.shape[2:]
+    for i in range(n):
+        for k in range(f):
+            for r in range(h_out):
+                for c in range(w_out):
+                    g = dout[i, k, r, c]
+                    dW[k] += g * xp[i, :, r * sh:r * sh + kh, c * sw:c * sw + kw]
+                    dxp[i, :, r * sh:r * sh + kh, c * sw:c * sw + kw] += g * W[k]
+    h, w = x.shape[2:]
+    return dxp[:, :, ph:ph + h, pw:pw + w], dW, dout.sum(axis=(0, 2, 3))
+
+
+CONFIGS = [  # (in, out, kernel, stride, padding, input H, W)
+    (1, 2, 3, 1, 0, 5, 5),
+    (3, 4, 3, 1, 1, 6, 7),
+    (2, 3, 3, 2, 1, 7, 6),
+    (2, 2, (2, 3), (2, 1), (0, 1), 5, 6),
+    (3, 2, 1, 1, 0, 4, 4),
+    (2, 2, 5, 3, 2, 5, 5),
+]
+
+
+def _conv(cfg, seed=0):
+    c_in, c_out, k, s, p, h, w = cfg
+    rng = np.random.default_rng(seed)
+    layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng, dtype=np.float64)
+    layer.params["b"] = rng.standard_normal(c_out)
+    x = rng.standard_normal((3, c_in, h, w))
+    return layer, x, rng
+
+
+def _pairs(cfg):
+    _, _, k, s, p, _, _ = cfg
+    as_pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    return as_pair(s), as_pair(p)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_conv_forward_matches_loop_definition(cfg):
+    layer, x, _ = _conv(cfg)
+    stride, padding = _pairs(cfg)
+    expected = loop_conv(x, layer.params["W"], layer.params["b"], stride, padding)
+    out = layer.forward(x, training=True)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_conv_backward_matches_loop_chain_rule(cfg):
+    layer, x, rng = _conv(cfg)
+    stride, padding = _pairs(cfg)
+    out = layer.forward(x, training=True)
+    dout = rng.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    dx_ref, dW_ref, db_ref = loop_conv_backward(x, layer.params["W"], dout, stride, padding)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], dW_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_conv_gradient_check(cfg):
+    layer, x, rng = _conv(cfg, seed=1)
+    errors = check_layer_gradients(layer, x, rng=rng, h=1e-5)
+    assert set(errors) == {"x", "W", "b"}
+    assert max(errors.values()) < GRAD_TOL, errors
+
+
+def test_conv_hand_worked_example():
+    # 3x3 image 1..9, 2x2 kernel [[1, 0], [0, -1]] -> x[i, j] - x[i+1, j+1] = -4 everywhere; bias 0.5.
+    layer = Conv2D(1, 1, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["W"][...] = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    layer.params["b"][...] = 0.5
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    out = layer.forward(x, training=True)
+    np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), -3.5))
+    dx = layer.backward(np.ones((1, 1, 2, 2)))
+    # each input pixel receives +1 from every window where it is the top-left, -1 where bottom-right
+    np.testing.assert_array_equal(dx[0, 0], np.array([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0], [0.0, -1.0, -1.0]]))
+    np.testing.assert_array_equal(layer.grads["b"], [4.0])
+    # dW[u, v] = sum of the window entries at offset (u, v): 1+2+4+5, 2+3+5+6, 4+5+7+8, 5+6+8+9
+    np.testing.assert_array_equal(layer.grads["W"][0, 0], np.array([[12.0, 16.0], [24.0, 28.0]]))
+
+
+def test_conv_padding_one_keeps_size_and_sees_zeros():
+    layer = Conv2D(1, 1, 3, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["W"][...] = 1.0
+    out = layer.forward(np.ones((1, 1, 4, 4)), training=False)
+    # corner windows cover 4 real pixels, edges 6, the interior 9
+    expected = np.array([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]], dtype=float)
+    np.testing.assert_array_equal(out[0, 0], expected)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, expected", [
+    (8, 3, 1, 1, 8), (8, 3, 1, 0, 6), (8, 3, 2, 1, 4), (7, 3, 2, 0, 3), (5, 5, 1, 0, 1), (4, 1, 3, 0, 2)])
+def test_conv_output_size_by_hand(size, kernel, stride, padding, expected):
+    assert conv_output_size(size, kernel, stride, padding) == expected
+    layer = Conv2D(1, 1, kernel, stride=stride, padding=padding, rng=np.random.default_rng(0))
+    assert layer.forward(np.zeros((2, 1, size, size), np.float32), training=False).shape == (2, 1, expected, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_computes_in_input_dtype(dtype):
+    layer = Conv2D(2, 3, 3, padding=1, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 2, 5, 5)).astype(dtype)
+    out = layer.forward(x, training=True)
+    assert out.dtype == dtype and out.flags["C_CONTIGUOUS"]
+    dx = layer.backward(np.ones_like(out))
+    assert dx.dtype == dtype
+    assert layer.grads["W"].dtype == layer.params["W"].dtype == np.float32
+    assert layer.grads["W"].shape == (3, 2, 3, 3) and layer.grads["b"].shape == (3,)
+
+
+def test_conv_he_initialization():
+    layer = Conv2D(16, 64, 3, rng=np.random.default_rng(0))
+    W = layer.params["W"]
+    assert W.shape == (64, 16, 3, 3) and W.dtype == np.float32
+    # 9,216 draws: the sample std is within 3% of sqrt(2 / fan_in) with overwhelming probability
+    assert abs(W.std() / np.sqrt(2.0 / (16 * 9)) - 1) < 0.03
+    assert abs(W.mean()) < 0.01
+    np.testing.assert_array_equal(layer.params["b"], np.zeros(64))
+
+
+def test_conv_same_seed_same_weights():
+    a = Conv2D(2, 3, 3, rng=np.random.default_rng(5)).params["W"]
+    b = Conv2D(2, 3, 3, rng=np.random.default_rng(5)).params["W"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_conv_kernel_is_a_weight_and_bias_is_not():
+    model = Sequential(Conv2D(1, 2, 3, rng=np.random.default_rng(0)), Flatten())
+    flags = {p.name: p.is_weight for p in model.parameters()}
+    assert flags == {"0.W": True, "0.b": False}
+    assert [w.shape for w in model.weights()] == [(2, 1, 3, 3)]
+
+
+# ----------------------------------------------------------------------------- MaxPool2D
+
+def test_maxpool_hand_worked_example():
+    x = np.array([[1.0, 3.0, 2.0, 0.0],
+                  [4.0, 2.0, 1.0, 5.0],
+                  [0.0, 1.0, 9.0, 8.0],
+                  [7.0, 1.0, 8.0, 9.0]]).reshape(1, 1, 4, 4)
+    pool = MaxPool2D(2)
+    out = pool.forward(x, training=True)
+    np.testing.assert_array_equal(out[0, 0], [[4.0, 5.0], [7.0, 9.0]])
+    dx = pool.backward(np.array([[10.0, 20.0], [30.0, 40.0]]).reshape(1, 1, 2, 2))
+    # bottom-right window has two 9s: the gradient goes to the first in row-major order only
+    expected = np.array([[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0, 0, 0]], dtype=float)
+    np.testing.assert_array_equal(dx[0, 0], expected)
+
+
+def test_maxpool_floors_like_pytorch_and_leftovers_get_no_gradient():
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    pool = MaxPool2D(2)
+    out = pool.forward(x, training=True)
+    np.testing.assert_array_equal(out[0, 0], [[6.0, 8.0], [16.0, 18.0]])
+    dx = pool.backward(np.ones((1, 1, 2, 2)))
+    assert dx.shape == (1, 1, 5, 5)
+    assert dx[0, 0, 4].sum() == 0 and dx[0, 0, :, 4].sum() == 0
+    assert dx.sum() == 4
+
+
+def test_maxpool_all_equal_window_sends_gradient_once():
+    pool = MaxPool2D(2)
+    pool.forward(np.zeros((1, 1, 2, 2)), training=True)  # e.g. after a ReLU
+    dx = pool.backward(np.ones((1, 1, 1, 1)))
+    np.testing.assert_array_equal(dx[0, 0], [[1.0, 0.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("kernel, shape", [(2, (2, 3, 6, 4)), (3, (2, 2, 7, 6)), ((2, 3), (1, 2, 5, 7))])
+def test_maxpool_gradient_check(kernel, shape):
+    rng = np.random.default_rng(3)
+    errors = check_layer_gradients(MaxPool2D(kernel), rng.standard_normal(shape), rng=rng, h=1e-5)
+    assert errors["x"] < GRAD_TOL, errors
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_keeps_dtype(dtype):
+    pool = MaxPool2D(2)
+    out = pool.forward(np.ones((1, 1, 4, 4), dtype=dtype), training=True)
+    assert out.dtype == dtype and pool.backward(np.ones_like(out)).dtype == dtype
+
+
+def test_maxpool_matches_loop_on_random_input():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 6, 9))
+    out = MaxPool2D((2, 3)).forward(x, training=False)
+    expected = np.array([[[[x[n, c, 2 * i:2 * i + 2, 3 * j:3 * j + 3].max() for j in range(3)] for i in range(3)]
+                          for c in range(2)] for n in range(3)])
+    np.testing.assert_array_equal(out, expected)
+
+
+# ----------------------------------------------------------------------------- Flatten and a whole CNN
+
+def test_flatten_round_trip_and_gradient():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4, 5))
+    flat = Flatten()
+    out = flat.forward(x, training=True)
+    assert out.shape == (2, 60)
+    np.testing.assert_array_equal(out[1, 20:25], x[1, 1, 0])  # C order: channel, then row, then column
+    np.testing.assert_array_equal(flat.backward(out), x)
+    assert check_layer_gradients(Flatten(), x, rng=rng)["x"] < GRAD_TOL
+
+
+def test_spatial_dropout_layer_gradient_check():
+    rng = np.random.default_rng(0)
+    errors = check_layer_gradients(SpatialDropout2D(0.5, rng=np.random.default_rng(1)),
+                                   rng.standard_normal((4, 3, 3, 3)), rng=rng, h=1e-5)
+    assert errors["x"] < GRAD_TOL
+
+
+def _small_cnn(rng, dtype=np.float64):
+    return Sequential(Conv2D(1, 3, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+                      Conv2D(3, 4, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+                      Flatten(), Dense(16, 5, rng=rng, dtype=dtype))
+
+
+def test_whole_cnn_gradient_check_through_every_layer():
+    rng = np.random.default_rng(7)
+    model = _small_cnn(rng)
+    x = rng.standard_normal((3, 1, 8, 8))
+    labels = np.array([0, 3, 4])
+
+    def loss_of(_):
+        return softmax_cross_entropy(model.forward(x, training=True), labels)[0]
+
+    _, dlogits = softmax_cross_entropy(model.forward(x, training=True), labels)
+    dx = model.backward(dlogits)
+    analytic = {p.name: p.grad.copy() for p in model.parameters()}
+    assert rel_error(dx, numerical_gradient(loss_of, x, h=1e-5)) < GRAD_TOL
+    for p in model.parameters():
+        assert rel_error(analytic[p.name], numerical_gradient(loss_of, p.value, h=1e-5)) < GRAD_TOL, p.name
+
+
+def test_cnn_learns_digits():
+    from coursekit import datasets
+    from coursekit.optim import Adam
+    from coursekit.training import evaluate, fit
+
+    data = datasets.load_digits(n_train=200, n_val=100)
+    rng = np.random.default_rng(0)
+    model = _small_cnn(rng, dtype=np.float32)
+    model.layers[-1] = Dense(16, 10, rng=rng)
+    fit(model, softmax_cross_entropy, Adam(model.parameters(), lr=1e-2), data.X_train, data.y_train,
+        epochs=30, batch_size=32, rng=rng, progress=False)
+    _, val_acc = evaluate(model, softmax_cross_entropy, data.X_val, data.y_val)
+    assert val_acc > 0.7  # chance is 0.1
+
+
+def test_layers_module_reexports():
+    assert {"Conv2D", "MaxPool2D", "Flatten"} <= set(layers.__all__)
+    assert layers.Conv2D is Conv2D
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.fixture
+def conv():
+    return Conv2D(3, 4, 3, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (2, 3), (1, 1, 3, 8, 8)])
+def test_conv_rejects_non_4d_input_naming_the_shape(conv, shape):
+    with pytest.raises(ValueError, match=r"4-D.*" + re.escape(str(shape))):
+        conv.forward(np.zeros(shape, np.float32), training=True)
+
+
+def test_conv_rejects_wrong_channel_count(conv):
+    with pytest.raises(ValueError, match=r"1 channels \(shape \(2, 1, 8, 8\)\).*expects 3"):
+        conv.forward(np.zeros((2, 1, 8, 8), np.float32), training=True)
+
+
+def test_conv_rejects_channels_last_input(conv):
+    with pytest.raises(ValueError, match="NCHW"):
+        conv.forward(np.zeros((2, 8, 8, 3), np.float32), training=True)
+
+
+def test_conv_rejects_kernel_larger_than_padded_input():
+    layer = Conv2D(1, 1, 5, padding=1, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"kernel \(5, 5\) is larger than the padded input \(4, 4\)"):
+        layer.forward(np.zeros((1, 1, 2, 2), np.float32), training=True)
+    assert layer.forward(np.zeros((1, 1, 3, 3), np.float32), training=True).shape == (1, 1, 1, 1)
+
+
+def test_conv_rejects_integer_input(conv):
+    with pytest.raises(TypeError, match="floating dtype"):
+        conv.forward(np.zeros((1, 3, 4, 4), dtype=np.int64), training=True)
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    ({"kernel_size": 0}, ValueError, "kernel_size must be an integer >= 1, got 0"),
+    ({"kernel_size": 2.5}, TypeError, "kernel_size must be an integer or a pair"),
+    ({"kernel_size": (3,)}, ValueError, r"kernel_size must be an integer or a pair \(height, width\)"),
+    ({"kernel_size": 3, "stride": 0}, ValueError, "stride must be an integer >= 1, got 0"),
+    ({"kernel_size": 3, "padding": -1}, ValueError, "padding must be an integer >= 0, got -1"),
+    ({"kernel_size": 3, "padding": (1, -2)}, ValueError, r"padding\[1\] must be an integer >= 0, got -2"),
+])
+def test_conv_rejects_bad_hyperparameters(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        Conv2D(1, 2, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_conv_requires_a_generator():
+    with pytest.raises(TypeError, match="rng must be a numpy random Generator"):
+        Conv2D(1, 2, 3, rng=0)
+    with pytest.raises(ValueError, match="in_channels must be an integer >= 1, got 0"):
+        Conv2D(0, 2, 3, rng=np.random.default_rng(0))
+
+
+def test_backward_before_forward_and_wrong_dout(conv):
+    with pytest.raises(RuntimeError, match="before forward"):
+        conv.backward(np.zeros((1, 4, 2, 2), np.float32))
+    conv.forward(np.zeros((2, 3, 5, 5), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"\(2, 4, 3, 3\), got \(2, 4, 5, 5\)"):
+        conv.backward(np.zeros((2, 4, 5, 5), np.float32))
+    pool = MaxPool2D(2)
+    with pytest.raises(RuntimeError, match="before forward"):
+        pool.backward(np.zeros((1, 1, 1, 1)))
+
+
+def test_maxpool_bad_input():
+    pool = MaxPool2D(3)
+    with pytest.raises(ValueError, match=r"4-D.*\(2, 6, 6\)"):
+        pool.forward(np.zeros((2, 6, 6)), training=True)
+    with pytest.raises(ValueError, match=r"kernel \(3, 3\) is larger than the feature maps \(2, 6\)"):
+        pool.forward(np.zeros((1, 1, 2, 6)), training=True)
+    with pytest.raises(ValueError, match="kernel_size must be an integer >= 1, got 0"):
+        MaxPool2D(0)
+
+
+def test_flatten_bad_input():
+    with pytest.raises(ValueError, match=r"1-D array of shape \(5,\)"):
+        Flatten().forward(np.zeros(5), training=True)

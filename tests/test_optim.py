@@ -1,0 +1,223 @@
+"""SGD, Adam, AdamW: each step equals PyTorch's documented update, computed here step by step."""
+import math
+
+import numpy as np
+import pytest
+
+from coursekit.layers import Dense, Layer
+from coursekit.model import Parameter, Sequential
+from coursekit.optim import SGD, Adam, AdamW
+
+
+class Holder(Layer):
+    """A parameter holder whose gradients the test sets by hand."""
+
+    def __init__(self, W, b):
+        super().__init__()
+        self.params = {"W": np.array(W, dtype=float), "b": np.array(b, dtype=float)}
+
+
+W0 = [[0.5, -1.0], [2.0, 0.25]]
+B0 = [0.1, -0.3]
+# gradients for three consecutive steps (different each step so momentum/moments matter)
+GRADS = [
+    ([[1.0, -2.0], [0.5, 0.0]], [0.2, -0.1]),
+    ([[-0.5, 1.0], [0.25, 3.0]], [0.0, 0.4]),
+    ([[2.0, 0.5], [-1.0, -1.0]], [-0.3, 0.3]),
+]
+
+
+def make():
+    layer = Holder(W0, B0)
+    return layer, [Parameter("0.W", layer, "W"), Parameter("0.b", layer, "b")]
+
+
+def run(optimizer_cls, **kwargs):
+    layer, params = make()
+    opt = optimizer_cls(params, **kwargs)
+    trajectory = []
+    for gW, gb in GRADS:
+        layer.grads = {"W": np.array(gW), "b": np.array(gb)}
+        opt.step()
+        trajectory.append((layer.params["W"].copy(), layer.params["b"].copy()))
+    return trajectory
+
+
+def sgd_reference(p, grads, lr, momentum=0.0, weight_decay=0.0):
+    """torch.optim.SGD (dampening 0, no Nesterov), element by element in plain Python floats."""
+    p, buf, out = list(p), None, []
+    for g in grads:
+        d = [gi + weight_decay * pi for gi, pi in zip(g, p)]
+        if momentum:
+            buf = d if buf is None else [momentum * bi + di for bi, di in zip(buf, d)]
+            d = buf
+        p = [pi - lr * di for pi, di in zip(p, d)]
+        out.append(p)
+    return out
+
+
+def adam_reference(p, grads, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False):
+    """torch.optim.Adam / AdamW as written in torch's single-tensor code path, in plain Python floats:
+
+    step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps; p -= step_size * m / denom.
+    """
+    p, m, v, out = list(p), [0.0] * len(p), [0.0] * len(p), []
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            p = [pi * (1 - lr * weight_decay) for pi in p]
+        elif weight_decay:
+            g = [gi + weight_decay * pi for gi, pi in zip(g, p)]
+        m = [beta1 * mi + (1 - beta1) * gi for mi, gi in zip(m, g)]
+        v = [beta2 * vi + (1 - beta2) * gi * gi for vi, gi in zip(v, g)]
+        step_size = lr / (1 - beta1 ** t)
+        root_bc2 = math.sqrt(1 - beta2 ** t)
+        p = [pi - step_size * mi / (math.sqrt(vi) / root_bc2 + eps) for pi, mi, vi in zip(p, m, v)]
+        out.append(p)
+    return out
+
+
+def flat_params():
+    return list(np.ravel(W0)) + list(B0)
+
+
+def flat_grads():
+    return [list(np.ravel(gW)) + list(gb) for gW, gb in GRADS]
+
+
+def assert_trajectory(trajectory, reference):
+    for (W, b), ref in zip(trajectory, reference):
+        np.testing.assert_allclose(np.concatenate([W.ravel(), b]), ref, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.0, 0.1), (0.8, 0.05)])
+def test_sgd_matches_pytorch_equations(momentum, weight_decay):
+    trajectory = run(SGD, lr=0.1, momentum=momentum, weight_decay=weight_decay)
+    assert_trajectory(trajectory, sgd_reference(flat_params(), flat_grads(), 0.1, momentum, weight_decay))
+
+
+def test_sgd_first_momentum_step_is_a_plain_step():
+    # PyTorch initializes the buffer with the first gradient (not (1 - momentum) * g, not 0)
+    (W, b), *_ = run(SGD, lr=0.1, momentum=0.9)
+    np.testing.assert_allclose(W, np.array(W0) - 0.1 * np.array(GRADS[0][0]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_matches_pytorch_equations(weight_decay):
+    trajectory = run(Adam, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
+    assert_trajectory(trajectory, adam_reference(flat_params(), flat_grads(), 0.01, 0.9, 0.999, 1e-8, weight_decay))
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adamw_matches_pytorch_equations(weight_decay):
+    trajectory = run(AdamW, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=weight_decay)
+    assert_trajectory(trajectory, adam_reference(flat_params(), flat_grads(), 0.01, 0.8, 0.99, 1e-6, weight_decay,
+                                                 decoupled=True))
+
+
+def test_adam_first_step_moves_each_entry_by_about_lr():
+    # after bias correction, m_hat / sqrt(v_hat) = g / |g| on step 1 (for g != 0)
+    (W, b), *_ = run(Adam, lr=0.01)
+    g = np.array(GRADS[0][0])
+    moved = np.array(W0) - W
+    np.testing.assert_allclose(moved[g != 0], 0.01 * np.sign(g[g != 0]), rtol=1e-6)
+    assert moved[g == 0] == 0.0
+
+
+def test_adam_l2_differs_from_adamw_decoupled_decay():
+    adam = run(Adam, lr=0.01, weight_decay=0.1)[-1][0]
+    adamw = run(AdamW, lr=0.01, weight_decay=0.1)[-1][0]
+    assert np.max(np.abs(adam - adamw)) > 1e-5
+    np.testing.assert_array_equal(run(Adam, lr=0.01)[-1][0], run(AdamW, lr=0.01, weight_decay=0.0)[-1][0])
+
+
+def test_adamw_default_weight_decay_is_pytorchs():
+    layer, params = make()
+    assert AdamW(params).weight_decay == 0.01 and Adam(params).weight_decay == 0.0
+    assert Adam(params).lr == 1e-3 and Adam(params).betas == (0.9, 0.999) and Adam(params).eps == 1e-8
+
+
+@pytest.mark.parametrize("make_opt", [lambda p: SGD(p, 0.1, momentum=0.9, weight_decay=0.01),
+                                      lambda p: Adam(p, 0.1, weight_decay=0.01), lambda p: AdamW(p, 0.1)])
+def test_updates_are_in_place_and_keep_float32(make_opt):
+    model = Sequential(Dense(3, 2, rng=np.random.default_rng(0)))
+    W = model.layers[0].params["W"]
+    before = W.copy()
+    opt = make_opt(model.parameters())
+    for _ in range(2):
+        model.forward(np.ones((4, 3), dtype=np.float32), training=True)
+        model.backward(np.ones((4, 2), dtype=np.float32))
+        opt.step()
+    assert model.layers[0].params["W"] is W and W.dtype == np.float32
+    assert not np.array_equal(W, before)
+    for state in opt.state.values():  # momentum buffers / Adam moments stay in the parameter's dtype
+        assert all(v.dtype == np.float32 for v in state.values() if isinstance(v, np.ndarray))
+
+
+def test_step_does_not_modify_the_gradients():
+    layer, params = make()
+    g = np.array(GRADS[0][0])
+    layer.grads = {"W": g.copy(), "b": np.array(GRADS[0][1])}
+    for opt in (SGD(params, 0.1, momentum=0.9, weight_decay=0.1), Adam(params, 0.1, weight_decay=0.1), AdamW(params)):
+        opt.step()
+        opt.step()
+        np.testing.assert_array_equal(layer.grads["W"], g)
+
+
+def test_a_few_sgd_steps_reduce_a_quadratic():
+    # minimize 0.5 * ||W||^2 with gradient W: each plain step multiplies W by (1 - lr)
+    layer, params = make()
+    opt = SGD(params, lr=0.25)
+    for _ in range(3):
+        layer.grads = {k: v.copy() for k, v in layer.params.items()}
+        opt.step()
+    np.testing.assert_allclose(layer.params["W"], np.array(W0) * 0.75 ** 3, rtol=1e-15)
+
+
+# ----------------------------------------------------------------------------- bad arguments
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+def test_bad_learning_rate_and_weight_decay(cls):
+    _, params = make()
+    with pytest.raises(ValueError, match=r"lr must be > 0\.0, got 0\.0"):
+        cls(params, lr=0)
+    with pytest.raises(ValueError, match=r"lr must be > 0\.0, got -0\.1"):
+        cls(params, lr=-0.1)
+    with pytest.raises(ValueError, match=r"lr must be a finite number, got nan"):
+        cls(params, lr=float("nan"))
+    with pytest.raises(TypeError, match=r"lr must be a real number, got '0\.1' of type str"):
+        cls(params, lr="0.1")
+    with pytest.raises(ValueError, match=r"weight_decay must be >= 0\.0, got -1\.0"):
+        cls(params, lr=0.1, weight_decay=-1)
+
+
+def test_bad_params():
+    with pytest.raises(ValueError, match=r"SGD: params is empty; pass model\.parameters\(\)"):
+        SGD([], lr=0.1)
+    with pytest.raises(TypeError, match=r"Adam: params must come from model\.parameters\(\), got an item of type ndarray"):
+        Adam([np.zeros(3)], lr=0.1)
+
+
+def test_bad_momentum_betas_eps():
+    _, params = make()
+    with pytest.raises(ValueError, match=r"momentum must be in \[0\.0, 1\.0\), got 1\.0"):
+        SGD(params, lr=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0\.0, 1\.0\), got -0\.5"):
+        SGD(params, lr=0.1, momentum=-0.5)
+    with pytest.raises(TypeError, match=r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"):
+        Adam(params, betas=(0.9,))
+    with pytest.raises(ValueError, match=r"betas\[0\] must be in \[0\.0, 1\.0\), got 1\.0"):
+        Adam(params, betas=(1.0, 0.999))
+    with pytest.raises(ValueError, match=r"betas\[1\] must be in \[0\.0, 1\.0\), got 1\.5"):
+        AdamW(params, betas=(0.9, 1.5))
+    with pytest.raises(ValueError, match=r"eps must be > 0\.0, got 0\.0"):
+        Adam(params, eps=0.0)
+
+
+def test_step_before_backward_and_mismatched_gradient():
+    layer, params = make()
+    opt = SGD(params, lr=0.1)
+    with pytest.raises(RuntimeError, match=r"parameter 0\.W has no gradient yet"):
+        opt.step()
+    layer.grads = {"W": np.zeros((2, 3)), "b": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"SGD: gradient of 0\.W has shape \(2, 3\), parameter has \(2, 2\)"):
+        opt.step()
