@@ -16,34 +16,55 @@ import numpy as np
 from ._validation import check_real
 from .model import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "weight_decay_groups"]
 
 
 class Optimizer:
+    """Base class. ``params``: ``model.parameters()``, or PyTorch-style parameter groups, a list of
+    dicts ``{"params": [...], "weight_decay": wd}`` (a group without ``weight_decay`` uses the
+    optimizer's), e.g. to decay weights but not biases:
+    ``SGD([{"params": w, "weight_decay": 1e-3}, {"params": b, "weight_decay": 0.0}], lr=0.1)``.
+    """
+
     def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
-        params = list(params)
-        if not params:
-            raise ValueError(f"{type(self).__name__}: params is empty; pass model.parameters()")
-        for p in params:
-            if not isinstance(p, Parameter):
-                raise TypeError(
-                    f"{type(self).__name__}: params must come from model.parameters(), got an item of type "
-                    f"{type(p).__name__}"
-                )
-        self.params = params
+        name = type(self).__name__
         self.lr = check_real(lr, "lr", low=0.0, low_open=True)
         self.weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
+        items = list(params)
+        if not items:
+            raise ValueError(f"{name}: params is empty; pass model.parameters()")
+        if all(isinstance(item, dict) for item in items):
+            groups = []
+            for i, group in enumerate(items):
+                if "params" not in group:
+                    raise ValueError(f"{name}: parameter group {i} needs a 'params' list, got keys {sorted(group)}")
+                decay = check_real(group.get("weight_decay", self.weight_decay), f"param_groups[{i}].weight_decay",
+                                   low=0.0)
+                groups.append({"params": list(group["params"]), "weight_decay": decay})
+        else:
+            groups = [{"params": items, "weight_decay": self.weight_decay}]
+        for group in groups:
+            for p in group["params"]:
+                if not isinstance(p, Parameter):
+                    raise TypeError(f"{name}: params must come from model.parameters(), got an item of type "
+                                    f"{type(p).__name__}")
+        self.param_groups = groups
+        self.params = [p for group in groups for p in group["params"]]
         self.state: dict[int, dict] = {}
 
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            grad = p.grad
-            if grad.shape != p.value.shape:
-                raise ValueError(f"{type(self).__name__}: gradient of {p.name} has shape {grad.shape}, "
-                                 f"parameter has {p.value.shape}")
-            self._update(p.value, grad.astype(p.value.dtype, copy=False), self.state.setdefault(i, {}))
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad.shape != p.value.shape:
+                    raise ValueError(f"{type(self).__name__}: gradient of {p.name} has shape {grad.shape}, "
+                                     f"parameter has {p.value.shape}")
+                self._update(p.value, grad.astype(p.value.dtype, copy=False), self.state.setdefault(i, {}),
+                             group["weight_decay"])
+                i += 1
 
-    def _update(self, value, grad, state) -> None:  # pragma: no cover - abstract
+    def _update(self, value, grad, state, weight_decay) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -57,9 +78,9 @@ class SGD(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.momentum = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
 
-    def _update(self, value, grad, state):
-        if self.weight_decay:
-            grad = grad + self.weight_decay * value
+    def _update(self, value, grad, state, weight_decay):
+        if weight_decay:
+            grad = grad + weight_decay * value
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -83,11 +104,11 @@ class Adam(Optimizer):
                       check_real(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True))
         self.eps = check_real(eps, "eps", low=0.0, low_open=True)
 
-    def _decay(self, value, grad):
-        return grad + self.weight_decay * value if self.weight_decay else grad
+    def _decay(self, value, grad, weight_decay):
+        return grad + weight_decay * value if weight_decay else grad
 
-    def _update(self, value, grad, state):
-        grad = self._decay(value, grad)
+    def _update(self, value, grad, state, weight_decay):
+        grad = self._decay(value, grad, weight_decay)
         b1, b2 = self.betas
         if not state:
             state.update(step=0, m=np.zeros_like(value), v=np.zeros_like(value))
@@ -121,7 +142,19 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _decay(self, value, grad):
-        if self.weight_decay:
-            value *= 1 - self.lr * self.weight_decay
+    def _decay(self, value, grad, weight_decay):
+        if weight_decay:
+            value *= 1 - self.lr * weight_decay
         return grad
+
+
+def weight_decay_groups(params, weight_decay: float) -> list[dict]:
+    """Parameter groups that decay the weight matrices only: ``[{weights, weight_decay}, {the rest, 0}]``.
+
+    The usual PyTorch idiom, so ``weight_decay`` acts like an L2 penalty on weights (never on
+    biases or batch-norm scales): ``SGD(weight_decay_groups(model.parameters(), lambd / m), lr)``.
+    """
+    params = list(params)
+    weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
+    return [{"params": [p for p in params if p.is_weight], "weight_decay": weight_decay},
+            {"params": [p for p in params if not p.is_weight], "weight_decay": 0.0}]

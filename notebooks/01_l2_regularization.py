@@ -298,33 +298,21 @@ print(f"L2(0.3).penalty(plain, m={BATCH}) = {L2(0.3).penalty(plain, BATCH):.3f},
 # weights and sees the same batches for 20 epochs.
 
 # %%
-from coursekit.optim import Adam, AdamW
-
-
-class ParameterGroups:
-    """Several optimizers stepped together: one for the weights, one for the biases."""
-
-    def __init__(self, params, make, weight_decay):
-        params = list(params)
-        self.optimizers = [make([p for p in params if p.is_weight], weight_decay),
-                           make([p for p in params if not p.is_weight], 0.0)]
-
-    def step(self):
-        for optimizer in self.optimizers:
-            optimizer.step()
+from coursekit.optim import Adam, AdamW, weight_decay_groups
 
 
 LAMBDA_DEMO = 0.3
 decay = LAMBDA_DEMO / BATCH  # weight_decay = lambda / m
-sgd = lambda ps, wd: SGD(ps, lr=LR, weight_decay=wd)
-adam = lambda ps, wd: Adam(ps, lr=1e-2, weight_decay=wd)
-adamw = lambda ps, wd: AdamW(ps, lr=1e-2, weight_decay=wd)
+# Parameter groups (as in PyTorch): weight_decay on the weight matrices, none on the biases.
 runs = {
-    "SGD + L2 term": train(L2(LAMBDA_DEMO), epochs=20, make_optimizer=lambda ps: sgd(ps, 0.0))[0],
-    "SGD(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: ParameterGroups(ps, sgd, decay))[0],
-    "Adam + L2 term": train(L2(LAMBDA_DEMO), epochs=20, make_optimizer=lambda ps: adam(ps, 0.0))[0],
-    "Adam(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: ParameterGroups(ps, adam, decay))[0],
-    "AdamW(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: ParameterGroups(ps, adamw, decay))[0],
+    "SGD + L2 term": train(L2(LAMBDA_DEMO), epochs=20, make_optimizer=lambda ps: SGD(ps, lr=LR))[0],
+    "SGD(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: SGD(weight_decay_groups(ps, decay),
+                                                                             lr=LR))[0],
+    "Adam + L2 term": train(L2(LAMBDA_DEMO), epochs=20, make_optimizer=lambda ps: Adam(ps, lr=1e-2))[0],
+    "Adam(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: Adam(weight_decay_groups(ps, decay),
+                                                                               lr=1e-2))[0],
+    "AdamW(weight_decay=λ/m)": train(epochs=20, make_optimizer=lambda ps: AdamW(weight_decay_groups(ps, decay),
+                                                                                 lr=1e-2))[0],
 }
 
 

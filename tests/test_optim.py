@@ -221,3 +221,33 @@ def test_step_before_backward_and_mismatched_gradient():
     layer.grads = {"W": np.zeros((2, 3)), "b": np.zeros(2)}
     with pytest.raises(ValueError, match=r"SGD: gradient of 0\.W has shape \(2, 3\), parameter has \(2, 2\)"):
         opt.step()
+
+
+def test_parameter_groups_decay_only_their_own_parameters():
+    # One SGD step by hand: the weight group gets g + wd*p, the bias group plain g.
+    from coursekit.layers import Dense
+    from coursekit.model import Sequential
+    from coursekit.optim import SGD, weight_decay_groups
+
+    model = Sequential(Dense(2, 3, rng=np.random.default_rng(0), dtype=np.float64))
+    layer = model.layers[0]
+    layer.params["b"][...] = [0.5, -1.0, 2.0]
+    W0, b0 = layer.params["W"].copy(), layer.params["b"].copy()
+    layer.grads = {"W": np.full((2, 3), 0.25), "b": np.array([1.0, 2.0, 3.0])}
+    groups = weight_decay_groups(model.parameters(), 0.1)
+    assert [p.name for p in groups[0]["params"]] == ["0.W"] and [p.name for p in groups[1]["params"]] == ["0.b"]
+    SGD(groups, lr=0.5).step()
+    np.testing.assert_allclose(layer.params["W"], W0 - 0.5 * (0.25 + 0.1 * W0), rtol=1e-12)
+    np.testing.assert_allclose(layer.params["b"], b0 - 0.5 * np.array([1.0, 2.0, 3.0]), rtol=1e-12)
+
+
+def test_parameter_groups_bad_input():
+    from coursekit.layers import Dense
+    from coursekit.model import Sequential
+    from coursekit.optim import SGD
+
+    params = Sequential(Dense(2, 3, rng=np.random.default_rng(0))).parameters()
+    with pytest.raises(ValueError, match=r"parameter group 0 needs a 'params' list"):
+        SGD([{"weight_decay": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match=r"param_groups\[0\].weight_decay must be >= 0.0, got -1.0"):
+        SGD([{"params": params, "weight_decay": -1.0}], lr=0.1)

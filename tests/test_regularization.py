@@ -10,7 +10,7 @@ from coursekit.gradcheck import numerical_gradient, rel_error
 from coursekit.layers import Dense, ReLU
 from coursekit.losses import binary_cross_entropy_with_logits
 from coursekit.model import Sequential
-from coursekit.optim import SGD, Adam, AdamW
+from coursekit.optim import SGD, Adam, AdamW, weight_decay_groups
 from coursekit.regularization import L1, L2, dense_backward_l2, l1_grad, l1_penalty, l2_grad, l2_penalty
 from coursekit.training import fit
 
@@ -193,26 +193,12 @@ def _train(optimizer_for, regularizer, *, epochs=5, batch_size=10, seed=0):
     return model
 
 
-class _Groups:
-    """Weights with weight decay, biases without (PyTorch's parameter groups)."""
-
-    def __init__(self, params, make, weight_decay):
-        params = list(params)
-        self.optimizers = [make([p for p in params if p.is_weight], weight_decay),
-                           make([p for p in params if not p.is_weight], 0.0)]
-
-    def step(self):
-        for optimizer in self.optimizers:
-            optimizer.step()
-
-
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_l2_term_equals_sgd_weight_decay_lambda_over_m(momentum):
     lambd, m = 0.5, 10  # every batch of the 40 points has m = 10 examples
-    sgd = lambda ps, wd: SGD(ps, lr=0.1, momentum=momentum, weight_decay=wd)
-    with_term = _train(lambda ps: sgd(ps, 0.0), L2(lambd))
-    with_decay = _train(lambda ps: _Groups(ps, sgd, lambd / m), None)
-    without = _train(lambda ps: sgd(ps, 0.0), None)
+    with_term = _train(lambda ps: SGD(ps, lr=0.1, momentum=momentum), L2(lambd))
+    with_decay = _train(lambda ps: SGD(weight_decay_groups(ps, lambd / m), lr=0.1, momentum=momentum), None)
+    without = _train(lambda ps: SGD(ps, lr=0.1, momentum=momentum), None)
     for a, b, c in zip(with_term.parameters(), with_decay.parameters(), without.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-6, atol=1e-7)
     assert max(float(np.abs(a.value - c.value).max()) for a, c in zip(with_term.parameters(), without.parameters())) > 1e-3
@@ -235,10 +221,8 @@ def test_l2_term_equals_one_sgd_weight_decay_step_by_hand():
 def test_l2_term_with_adam_is_not_adamw():
     lambd, m = 2.0, 10
     adam_l2 = _train(lambda ps: Adam(ps, lr=0.01), L2(lambd), epochs=10)
-    adam_coupled = _train(lambda ps: _Groups(ps, lambda q, wd: Adam(q, lr=0.01, weight_decay=wd), lambd / m), None,
-                          epochs=10)
-    adamw = _train(lambda ps: _Groups(ps, lambda q, wd: AdamW(q, lr=0.01, weight_decay=wd), lambd / m), None,
-                   epochs=10)
+    adam_coupled = _train(lambda ps: Adam(weight_decay_groups(ps, lambd / m), lr=0.01), None, epochs=10)
+    adamw = _train(lambda ps: AdamW(weight_decay_groups(ps, lambd / m), lr=0.01), None, epochs=10)
     for a, b in zip(adam_l2.parameters(), adam_coupled.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-6, atol=1e-7)
     diff = max(float(np.abs(a.value - b.value).max()) for a, b in zip(adam_l2.parameters(), adamw.parameters()))
