@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._threads import single_blas_thread
 from ._validation import check_array, check_int
 from .layers import Layer
 
@@ -83,7 +84,8 @@ class Sequential:
         """
         check_array(x, "x", where="Sequential.predict")
         check_int(batch_size, "batch_size", low=1)
-        parts = [self.forward(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+        with single_blas_thread():  # as in fit, so evaluation reproduces fit's numbers exactly
+            parts = [self.forward(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts, axis=0)
 
     def parameters(self) -> list[Parameter]:

@@ -228,9 +228,9 @@ def mc_dropout_predict(model, X: np.ndarray, *, n_passes: int = 100) -> tuple[np
     """
     if isinstance(n_passes, bool) or not isinstance(n_passes, (int, np.integer)) or n_passes < 2:
         raise ValueError(f"mc_dropout_predict: n_passes must be an integer >= 2, got {n_passes!r}")
-    from threadpoolctl import threadpool_limits
+    from ._threads import single_blas_thread
 
-    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one thread is fastest (see training.fit)
+    with single_blas_thread():  # small matrices: one thread is fastest (see training.fit)
         probs = np.stack([sigmoid(model.forward(X, training=True).reshape(-1)) for _ in range(int(n_passes))])
     return probs.mean(axis=0), probs.std(axis=0)
 

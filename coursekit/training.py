@@ -5,9 +5,9 @@ import math
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ._threads import single_blas_thread
 from ._validation import check_array, check_int, check_rng
 
 __all__ = ["History", "fit", "evaluate", "accuracy"]
@@ -128,28 +128,27 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
     bar = tqdm(range(epochs), desc="epochs", unit="epoch", disable=not progress, leave=False)
     # The course's matrices are small: one BLAS thread is faster than several and cannot be slowed
     # down 10x by threads spinning on a busy machine (measured: 80 s vs 3 s on a loaded 2-core box).
-    blas_limit = threadpool_limits(limits=1, user_api="blas")
     try:
-        for epoch in bar:
-            logs = _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regularizer, epoch)
-            if validation_data is not None and not isinstance(logs, str):
-                logs = _add_validation(model, loss_fn, X_val, y_val, logs, epoch)
-            if isinstance(logs, str):  # the divergence message
-                if on_nan == "raise":
-                    raise FloatingPointError(logs)
-                warnings.warn(logs, RuntimeWarning, stacklevel=2)
-                history.diverged, history.stop_reason, history.stopped_epoch = True, logs, epoch
-                break
-            history.append(logs)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            stop = [cb for cb in callbacks if cb.on_epoch_end(epoch, dict(logs))]
-            if stop:
-                history.stopped_epoch = epoch
-                history.stop_reason = getattr(stop[0], "stop_reason", None) or (
-                    f"{type(stop[0]).__name__} stopped training after epoch {epoch} (0-based)")
-                break
+        with single_blas_thread():
+            for epoch in bar:
+                logs = _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regularizer, epoch)
+                if validation_data is not None and not isinstance(logs, str):
+                    logs = _add_validation(model, loss_fn, X_val, y_val, logs, epoch)
+                if isinstance(logs, str):  # the divergence message
+                    if on_nan == "raise":
+                        raise FloatingPointError(logs)
+                    warnings.warn(logs, RuntimeWarning, stacklevel=2)
+                    history.diverged, history.stop_reason, history.stopped_epoch = True, logs, epoch
+                    break
+                history.append(logs)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+                stop = [cb for cb in callbacks if cb.on_epoch_end(epoch, dict(logs))]
+                if stop:
+                    history.stopped_epoch = epoch
+                    history.stop_reason = getattr(stop[0], "stop_reason", None) or (
+                        f"{type(stop[0]).__name__} stopped training after epoch {epoch} (0-based)")
+                    break
     finally:
-        blas_limit.restore_original_limits()
         bar.close()
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
