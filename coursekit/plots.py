@@ -15,6 +15,15 @@ __all__ = ["plot_dataset", "plot_decision_boundary", "plot_history", "plot_weigh
 CLASS_COLORS = ("#1f77b4", "#d62728")
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str | None, *, legend: bool) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8)
+
+
 def _axes(ax, figsize=(5, 4)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -30,10 +39,7 @@ def plot_dataset(X: np.ndarray, y: np.ndarray, *, ax=None, title: str | None = N
         pts = X[y == label]
         ax.scatter(pts[:, 0], pts[:, 1], s=18, c=color, marker=marker, alpha=alpha, edgecolors="white",
                    linewidths=0.4, label=f"class {label}")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    if title:
-        ax.set_title(title)
+    _label(ax, "$x_1$", "$x_2$", title, legend=False)
     return ax
 
 
@@ -84,11 +90,7 @@ def plot_history(history, *, metric: str = "loss", ax=None, title: str | None = 
             ax.plot(best, val[best], "o", color=line.get_color(), markersize=6)
             ax.annotate(f"best val: epoch {best}", (best, val[best]), textcoords="offset points", xytext=(5, 8),
                         fontsize=8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, "epoch", metric, title, legend=True)
     return ax
 
 
@@ -106,11 +108,7 @@ def plot_weight_histograms(weights_by_name: dict, *, ax=None, bins: int = 60, ti
         value_range = (-hi, hi)
     for name, values in flat.items():
         ax.hist(values, bins=bins, range=value_range, histtype="step", linewidth=1.5, label=name, log=log)
-    ax.set_xlabel("weight value")
-    ax.set_ylabel("count")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, "weight value", "count", title, legend=True)
     return ax
 
 
@@ -135,11 +133,7 @@ def plot_validation_curve(param_values, scores_by_label: dict, *, ax=None, basel
         ax.axvline(best, color="0.3", linestyle="--", linewidth=1, label=f"chosen {xlabel} = {best:g}")
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, xlabel, ylabel, title, legend=True)
     return ax
 
 
@@ -176,11 +170,7 @@ def plot_activation_std(stds_by_model: dict, *, ax=None, title: str | None = Non
     ax = _axes(ax, figsize=(6, 4))
     for name, stds in stds_by_model.items():
         ax.semilogy(np.arange(1, len(stds) + 1), stds, "o-", label=name)
-    ax.set_xlabel(layer_label)
-    ax.set_ylabel("std of activations (log scale)")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, layer_label, "std of activations (log scale)", title, legend=True)
     return ax
 
 
@@ -209,11 +199,7 @@ def plot_early_stopping(history, stops: dict, *, metric: str = "loss", ax=None, 
         shown = np.concatenate([train[: max_epoch + 1], val[: max_epoch + 1]])
         pad = 0.05 * (shown.max() - shown.min())
         ax.set_ylim(shown.min() - pad, shown.max() + pad)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, "epoch", metric, title, legend=True)
     return ax
 
 
