@@ -41,25 +41,35 @@ def check_array(
     where: str = "",
 ) -> np.ndarray:
     """Require a numpy array with the given rank, a floating dtype and (optionally) finite values."""
-    prefix = f"{where}: " if where else ""
+    # Called on every array of every batch: the common valid case does no string work, and the
+    # dtype test tries the two usual scalar types before the general (slower) np.issubdtype.
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{prefix}{name} must be a numpy array, got {describe(x)} of type {type(x).__name__}")
-    if ndim is not None:
+        raise TypeError(f"{_prefix(where)}{name} must be a numpy array, got {describe(x)} "
+                        f"of type {type(x).__name__}")
+    if ndim is not None and x.ndim != ndim:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
             wanted = " or ".join(f"{d}-D" for d in allowed)
-            raise ValueError(f"{prefix}{name} must be {wanted}, got a {x.ndim}-D array of shape {x.shape}")
-    if floating and not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"{_prefix(where)}{name} must be {wanted}, got a {x.ndim}-D array of shape {x.shape}")
+    if floating and x.dtype.type not in _COMMON_FLOAT_TYPES and not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
-            f"{prefix}{name} must have a floating dtype (float32 or float64), got dtype {x.dtype}; "
+            f"{_prefix(where)}{name} must have a floating dtype (float32 or float64), got dtype {x.dtype}; "
             f"convert it with {name}.astype(np.float32)"
         )
     if nonempty and x.size == 0:
-        raise ValueError(f"{prefix}{name} is empty (shape {x.shape}); expected at least one element")
+        raise ValueError(f"{_prefix(where)}{name} is empty (shape {x.shape}); expected at least one element")
     if finite and not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(f"{prefix}{name} contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+        raise ValueError(f"{_prefix(where)}{name} contains {bad} non-finite value(s) (NaN or inf); "
+                         "expected finite numbers")
     return x
+
+
+_COMMON_FLOAT_TYPES = (np.float32, np.float64)  # subclasses of np.floating: a shortcut, not a wider check
+
+
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
 
 
 def check_real(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:

@@ -2,9 +2,10 @@
 
 Layout is NCHW (PyTorch's); Keras defaults to channels-last (N, H, W, C).
 Everything is vectorized: the convolution is one matrix product over an
-"im2col" view of the input built with ``np.lib.stride_tricks.sliding_window_view``;
-its backward scatters the column gradients back with one strided add per
-kernel offset (kh*kw of them, e.g. 9), never a loop over samples or pixels.
+"im2col" matrix of the input built with one strided slice copy per kernel offset
+(kh*kw of them, e.g. 9); its backward scatters the column gradients back with one
+strided add per kernel offset, and max pooling likewise works on one strided view
+per window offset: never a loop over samples or pixels.
 
 These layers are re-exported from ``coursekit.layers``.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validation import check_array, check_int, check_rng, describe
 from .layers import Layer
@@ -97,15 +97,42 @@ class Conv2D(Layer):
                 f"({h + 2 * ph}, {w + 2 * pw}) (x of shape {x.shape}, padding ({ph}, {pw})); "
                 "use a smaller kernel, more padding, or a larger image")
         h_out, w_out = self.output_shape(h, w)
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-        # (N, C, H_out, W_out, kh, kw) view -> (N, H_out, W_out, C, kh, kw) copy -> rows of cols
-        windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        cols = np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(n * h_out * w_out, c * kh * kw)
+        if ph or pw:  # zeros + one slice assignment: several times cheaper than np.pad, same values
+            xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+            xp[:, :, ph:ph + h, pw:pw + w] = x
+        else:
+            xp = x
+        # im2col stored as (C, kh, kw, N, H_out, W_out): kh*kw slice copies whose rows are contiguous,
+        # instead of one copy into (N, H_out, W_out, C, kh, kw) whose innermost run is only kw long.
+        # The product uses its transpose, the (N*H_out*W_out, C*kh*kw) matrix, as the same left
+        # operand as before; only its memory order differs (see _cols_operand).
+        cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                cols[:, u, v] = xp[:, :, u:u + sh * (h_out - 1) + 1:sh,
+                                   v:v + sw * (w_out - 1) + 1:sw].transpose(1, 0, 2, 3)
+        cols = self._cols_operand(cols.reshape(c * kh * kw, n * h_out * w_out))
         W = self.params["W"].astype(x.dtype, copy=False).reshape(self.out_channels, -1)
         b = self.params["b"].astype(x.dtype, copy=False)
-        out = cols @ W.T + b
+        out = cols @ W.T  # (N*H_out*W_out, C_out)
         self._cache = (cols, x.shape, x.dtype)
-        return np.ascontiguousarray(out.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2))
+        # bias added while copying to NCHW: one pass instead of two, the same sums
+        result = np.empty((n, self.out_channels, h_out, w_out), dtype=out.dtype)
+        np.add(out.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2),
+               b.reshape(-1, 1, 1), out=result)
+        return result
+
+    def _cols_operand(self, cols_t: np.ndarray) -> np.ndarray:
+        """The (N*H_out*W_out, C*kh*kw) im2col matrix from its C-ordered transpose ``cols_t``.
+
+        Normally the transposed view: BLAS gemm reads either memory order and, the operands being
+        the same, returns bit-identical products. With one output channel (or a single row or
+        column) NumPy may call gemv instead, whose rounding does depend on the memory order, so
+        those cases get a row-major copy, the layout the products were always computed from.
+        """
+        if self.out_channels > 1 and min(cols_t.shape) > 1:
+            return cols_t.T
+        return cols_t.T.copy()
 
     def backward(self, dout):
         cols, x_shape, dtype = self._require_cache()
@@ -118,13 +145,21 @@ class Conv2D(Layer):
         self.grads["W"] = (g.T @ cols).reshape(W.shape).astype(W.dtype, copy=False)
         self.grads["b"] = dout.sum(axis=(0, 2, 3)).astype(W.dtype, copy=False)
         dcols = (g @ W.astype(dout.dtype, copy=False).reshape(self.out_channels, -1))
-        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, Ho, Wo)
-        dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=np.result_type(dout.dtype, dtype))
-        # col2im: one strided add per kernel offset (kh*kw adds), not per pixel
+        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw).transpose(1, 2, 3, 0, 4, 5)  # (Ho, Wo, C, N, kh, kw)
+        dtype = np.result_type(dout.dtype, dtype)
+        # col2im: one strided add per kernel offset (kh*kw adds), not per pixel, into a padded
+        # gradient laid out (H_pad, W_pad, C, N) so that each add runs over C*N values at a time
+        # rather than over one row of W_out (4 or 8 here) - fewer, longer inner loops.
+        acc = np.zeros((h + 2 * ph, w + 2 * pw, c, n), dtype=dtype)
         for u in range(kh):
             for v in range(kw):
-                dxp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += dcols[:, :, u, v]
-        return dxp[:, :, ph:ph + h, pw:pw + w]
+                acc[u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += dcols[..., u, v]
+        # Returned, as always, as the centre of a zero-padded (N, C, H_pad, W_pad) array: same
+        # values (each sum in the same order from 0) and the same memory layout as before.
+        dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+        dx = dxp[:, :, ph:ph + h, pw:pw + w]
+        dx[...] = acc[ph:ph + h, pw:pw + w].transpose(3, 2, 0, 1)
+        return dx
 
     def __repr__(self) -> str:
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -141,6 +176,8 @@ class MaxPool2D(Layer):
 
     Backward routes each window's gradient to its maximum; on ties, to the first maximum in
     row-major order within the window (as PyTorch does), so the gradient is never duplicated.
+    NaN propagates: a window holding NaN outputs NaN (as in PyTorch) and routes its gradient
+    to its first NaN (PyTorch: to its last).
     """
 
     def __init__(self, kernel_size) -> None:
@@ -158,27 +195,68 @@ class MaxPool2D(Layer):
             raise ValueError(f"MaxPool2D.forward: kernel ({kh}, {kw}) is larger than the feature maps ({h}, {w}) "
                              f"(x of shape {x.shape})")
         h_out, w_out = h // kh, w // kw
+        if kh * kw > 1 and (x.dtype.itemsize not in (2, 4, 8) or np.isnan(x).any()):
+            argmax, out = self._argmax_reduce(x, h_out, w_out)
+        else:
+            argmax, out = self._offset_loop(x, h_out, w_out)
+        self._cache = (argmax, x.shape)
+        return out
+
+    def _offset_loop(self, x, h_out, w_out):
+        """(argmax, out) with one strided view per window offset, in row-major order within the window.
+
+        A strict '>' keeps the first maximum on ties, as np.argmax (and PyTorch) do. The running
+        maximum is updated by selecting bit patterns (xor, multiply by the 0/1 mask, xor): the
+        same values as ``np.copyto(out, view, where=better)``, signed zeros included, without its
+        data-dependent branches, which make it several times slower on random masks.
+        Needs x without NaN ('>' never picks one); ``forward`` routes NaN to ``_argmax_reduce``.
+        """
+        kh, kw = self.kernel_size
+        views = [x[:, :, u:h_out * kh:kh, v:w_out * kw:kw] for u in range(kh) for v in range(kw)]
+        out = views[0].copy()
+        argmax = np.zeros(out.shape, dtype=np.uint8 if len(views) <= 255 else np.intp)  # offset u*kw + v
+        if len(views) == 1:
+            return argmax, out
+        bits = np.dtype(f"u{x.dtype.itemsize}")
+        out_bits = out.view(bits)
+        better = np.empty(out.shape, dtype=bool)
+        diff = np.empty(out.shape, dtype=bits)
+        step = np.empty(out.shape, dtype=argmax.dtype)
+        for k in range(1, len(views)):
+            np.greater(views[k], out, out=better)
+            np.bitwise_xor(out_bits, views[k].view(bits), out=diff)
+            np.multiply(diff, better, out=diff)
+            np.bitwise_xor(out_bits, diff, out=out_bits)  # out = view where better, else unchanged
+            # argmax = k where better: k exceeds every earlier offset, so a maximum does it
+            np.multiply(better, argmax.dtype.type(k), out=step)
+            np.maximum(argmax, step, out=argmax)
+        return argmax, out
+
+    def _argmax_reduce(self, x, h_out, w_out):
+        """(argmax, out) by np.argmax over each window flattened: a window holding NaN outputs NaN and
+        routes its gradient to its first NaN. Slower; used for inputs with NaN and for dtypes
+        without an unsigned integer of the same size (long double)."""
+        kh, kw = self.kernel_size
+        n, c = x.shape[:2]
         # (N, C, Ho, kh, Wo, kw) -> (N, C, Ho, Wo, kh*kw)
         windows = x[:, :, :h_out * kh, :w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
         windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h_out, w_out, kh * kw)
         argmax = windows.argmax(axis=-1)
-        out = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
-        self._cache = (argmax, x.shape)
-        return out
+        return argmax, np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
 
     def backward(self, dout):
         argmax, x_shape = self._require_cache()
-        n, c, h, w = x_shape
         kh, kw = self.kernel_size
         h_out, w_out = argmax.shape[2:]
         self._check_dout(dout, argmax.shape)
-        routed = (np.arange(kh * kw) == argmax[..., None]) * dout[..., None]  # (N, C, Ho, Wo, kh*kw)
-        routed = routed.reshape(n, c, h_out, w_out, kh, kw).transpose(0, 1, 2, 4, 3, 5)
-        routed = routed.reshape(n, c, h_out * kh, w_out * kw)
-        if (h_out * kh, w_out * kw) == (h, w):
-            return routed
-        dx = np.zeros(x_shape, dtype=dout.dtype)
-        dx[:, :, :h_out * kh, :w_out * kw] = routed
+        # rows/columns left over by the floor get zero gradient; the rest is written below
+        covered = (h_out * kh, w_out * kw) == tuple(x_shape[2:])
+        dx = (np.empty if covered else np.zeros)(x_shape, dtype=dout.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                # dout where this offset held the window's maximum, else 0 (0 * dout, as before:
+                # -0.0 for negative dout, NaN for non-finite dout)
+                np.multiply(argmax == u * kw + v, dout, out=dx[:, :, u:h_out * kh:kh, v:w_out * kw:kw])
         return dx
 
     def __repr__(self) -> str:

@@ -26,7 +26,12 @@ def _check_lambd(lambd) -> float:
 
 
 def _check_m(m) -> float:
+    if type(m) is int and 0 < m <= _EXACT_INT_LIMIT:  # a batch size, as fit passes it: the common case
+        return float(m)
     return check_real(m, "m", low=0.0, low_open=True)
+
+
+_EXACT_INT_LIMIT = 2 ** 53  # ints up to here convert to float exactly; larger ones take the full check
 
 
 def _weight_list(weights, where: str) -> list[np.ndarray]:
@@ -51,7 +56,11 @@ def l2_penalty(weights, lambd: float, m: float) -> float:
     Returns a Python float (accumulated in float64). An empty list gives 0.0.
     """
     items = _weight_list(weights, "l2_penalty")
-    lambd, m = _check_lambd(lambd), _check_m(m)
+    return _l2_penalty(items, _check_lambd(lambd), _check_m(m))
+
+
+def _l2_penalty(items: list[np.ndarray], lambd: float, m: float) -> float:
+    """``l2_penalty`` for already validated arguments."""
     total = sum(float(np.sum(np.square(w, dtype=np.float64))) for w in items)
     return lambd / (2.0 * m) * total
 
@@ -62,7 +71,11 @@ def l2_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
     Shapes: W any shape; the result has W's shape and dtype.
     """
     check_array(W, "W", where="l2_grad", nonempty=False)
-    lambd, m = _check_lambd(lambd), _check_m(m)
+    return _l2_grad(W, _check_lambd(lambd), _check_m(m))
+
+
+def _l2_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
+    """``l2_grad`` for already validated arguments."""
     return (lambd / m * W).astype(W.dtype, copy=False)
 
 
@@ -72,7 +85,11 @@ def l1_penalty(weights, lambd: float, m: float) -> float:
     weights: one weight array or a list of them; lambd >= 0; m > 0. Returns a float.
     """
     items = _weight_list(weights, "l1_penalty")
-    lambd, m = _check_lambd(lambd), _check_m(m)
+    return _l1_penalty(items, _check_lambd(lambd), _check_m(m))
+
+
+def _l1_penalty(items: list[np.ndarray], lambd: float, m: float) -> float:
+    """``l1_penalty`` for already validated arguments."""
     total = sum(float(np.sum(np.abs(w), dtype=np.float64)) for w in items)
     return lambd / m * total
 
@@ -83,7 +100,11 @@ def l1_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
     Shapes: W any shape; the result has W's shape and dtype.
     """
     check_array(W, "W", where="l1_grad", nonempty=False)
-    lambd, m = _check_lambd(lambd), _check_m(m)
+    return _l1_grad(W, _check_lambd(lambd), _check_m(m))
+
+
+def _l1_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
+    """``l1_grad`` for already validated arguments."""
     return (lambd / m * np.sign(W)).astype(W.dtype, copy=False)
 
 
@@ -115,11 +136,24 @@ def dense_backward_l2(dout: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndar
 class _WeightPenalty:
     """Shared parts of ``L2`` and ``L1``: validation, weight selection, the fit protocol.
 
-    Subclasses set ``_penalty(weights, lambd, m)`` and ``_grad(W, lambd, m)``.
+    Subclasses set ``_where`` (the public function's name, for error messages),
+    ``_penalty(weights, lambd, m)`` and ``_grad(W, lambd, m)``; these take validated
+    arguments: ``lambd`` is checked when set, ``m`` and the weights on every call.
     """
 
+    _where = ""
+
     def __init__(self, lambd: float) -> None:
-        self.lambd = _check_lambd(lambd)
+        self.lambd = lambd
+
+    @property
+    def lambd(self) -> float:
+        """The regularization strength (>= 0), validated when set."""
+        return self._lambd
+
+    @lambd.setter
+    def lambd(self, value) -> None:
+        self._lambd = _check_lambd(value)
 
     @staticmethod
     def _weight_params(model) -> list:
@@ -129,14 +163,16 @@ class _WeightPenalty:
 
     def penalty(self, model, m: float) -> float:
         """The penalty over ``model``'s weight matrices (biases excluded) for a batch of ``m`` examples."""
-        return self._penalty([p.value for p in self._weight_params(model)], self.lambd, m)
+        items = _weight_list([p.value for p in self._weight_params(model)], f"{self._where}_penalty")
+        return self._penalty(items, self._lambd, _check_m(m))
 
     def add_gradients(self, model, m: float) -> None:
         """Add the penalty's gradient to each weight's gradient, in place (call after ``model.backward``)."""
         m = _check_m(m)
         for p in self._weight_params(model):
-            grad = p.grad
-            grad += self._grad(p.value, self.lambd, m).astype(grad.dtype, copy=False)
+            W, grad = p.value, p.grad
+            check_array(W, "W", where=f"{self._where}_grad", nonempty=False)
+            grad += self._grad(W, self._lambd, m).astype(grad.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lambd={self.lambd})"
@@ -150,8 +186,9 @@ class L2(_WeightPenalty):
     not the same as ``AdamW`` (decoupled decay).
     """
 
-    _penalty = staticmethod(l2_penalty)
-    _grad = staticmethod(l2_grad)
+    _where = "l2"
+    _penalty = staticmethod(_l2_penalty)
+    _grad = staticmethod(_l2_grad)
 
 
 class L1(_WeightPenalty):
@@ -160,5 +197,6 @@ class L1(_WeightPenalty):
     Acts on weight matrices only. Drives many weights to (nearly) zero.
     """
 
-    _penalty = staticmethod(l1_penalty)
-    _grad = staticmethod(l1_grad)
+    _where = "l1"
+    _penalty = staticmethod(_l1_penalty)
+    _grad = staticmethod(_l1_grad)
