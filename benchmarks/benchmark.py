@@ -412,8 +412,13 @@ def _current_blas_threads() -> int | None:
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
+    # NumPy's own BLAS only: once PyTorch is imported, its libraries are listed too.
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    return pools[0]["num_threads"] if pools else None
+    own = [p for p in pools if os.path.basename(os.path.dirname(p.get("filepath", ""))) in ("numpy.libs", "scipy_openblas64_", "scipy_openblas32_", "numpy")
+           or p.get("filepath", "").startswith(os.path.join(numpy_dir, "numpy"))]
+    chosen = own or pools
+    return chosen[0]["num_threads"] if chosen else None
 
 
 def blas_info() -> tuple[str, int | None]:
