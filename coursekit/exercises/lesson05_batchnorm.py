@@ -404,16 +404,18 @@ _MEAN_TERM_HINT = ("The mean depends on every x_i, so every x_i also gets gradie
 _CONSTANT_HINT = ("dx = gamma * dout / sqrt(var + eps) treats the batch mean and variance as constants, but they "
                   "are computed from x: add the paths through the mean and through the variance.")
 _GAMMA_HINT = "The gradient reaching x_hat is dx_hat = gamma * dout: the scale gamma is missing."
+# Mistakes both backward exercises (graph and compact form) share.
+_BACKWARD_MISTAKES = (
+    Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
+    Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
+    Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
+)
 
 register(
     "batchnorm_backward_graph",
     reference=batchnorm_backward_graph,
     run_checks=_make_backward_check(batchnorm_backward_graph),
-    mistakes=(
-        Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
-        Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
-        Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
-    ),
+    mistakes=_BACKWARD_MISTAKES,
     generic_hint="Walk the graph backwards: out -> x_hat -> (x_centered, inv_std) -> std -> var -> x_centered "
                  "-> mean -> x. x_centered gets gradient from two places (x_hat and var): add them before the "
                  "mean node.",
@@ -424,9 +426,7 @@ register(
     reference=batchnorm_backward,
     run_checks=_make_backward_check(batchnorm_backward),
     mistakes=(
-        Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
-        Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
-        Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
+        *_BACKWARD_MISTAKES,
         Mistake("missing_1_over_n", _backward_missing_1_over_n,
                 "The compact form has a 1/N in front: dx = (inv_std / N) * (N * dx_hat - sum(dx_hat) - "
                 "x_hat * sum(dx_hat * x_hat)), sums over axis 0."),
