@@ -107,6 +107,20 @@ def check_int(value, name: str, *, low: int | None = None) -> int:
     return value
 
 
+def check_training(training, where: str) -> bool:
+    """Require ``training`` to be a bool (Python's or NumPy's): anything else is a ``TypeError``.
+
+    A string such as ``"False"`` is truthy, so accepting it would silently turn dropout on and
+    update batch-norm running statistics.
+    """
+    if isinstance(training, (bool, np.bool_)):
+        return bool(training)
+    hint = (f"; the string {training!r} is not a bool: write training={training.strip().capitalize()}"
+            if isinstance(training, str) and training.strip().lower() in ("true", "false") else "")
+    raise TypeError(f"{_prefix(where)}training must be True or False, got {describe(training)} "
+                    f"of type {type(training).__name__}{hint}")
+
+
 def check_probability(value, name: str = "drop_prob") -> float:
     """Require a finite probability in [0, 1]."""
     return check_real(value, name, low=0.0, high=1.0)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_real
+from ._validation import check_array, check_int, check_real, check_training
 from .layers import Layer
 
 __all__ = ["BatchNormCache", "batchnorm_forward", "batchnorm_backward", "update_running_stats",
@@ -221,6 +221,7 @@ class _BatchNorm(Layer):
 
     def forward(self, x, *, training):
         where = f"{type(self).__name__}.forward"
+        check_training(training, where)
         check_array(x, "x", ndim=self._ndim, where=where)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{where}: x must have shape {self._layout} with {self.num_features} "

@@ -1,4 +1,4 @@
-"""Convolution, max pooling and flattening for small CNNs on (N, C, H, W) images.
+"""Convolution, max and global average pooling, and flattening for small CNNs on (N, C, H, W) images.
 
 Layout is NCHW (PyTorch's); Keras defaults to channels-last (N, H, W, C).
 Everything is vectorized: the convolution is one matrix product over an
@@ -15,10 +15,10 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng, describe
+from ._validation import check_array, check_int, check_rng, check_training, describe
 from .layers import Layer
 
-__all__ = ["Conv2D", "MaxPool2D", "Flatten", "conv_output_size"]
+__all__ = ["Conv2D", "MaxPool2D", "GlobalAvgPool2D", "Flatten", "conv_output_size"]
 
 
 def _pair(value, name: str, *, low: int) -> tuple[int, int]:
@@ -88,6 +88,7 @@ class Conv2D(Layer):
         return conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
 
     def forward(self, x, *, training):
+        check_training(training, "Conv2D.forward")
         _check_nchw(x, "Conv2D.forward", self.in_channels)
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
@@ -185,6 +186,7 @@ class MaxPool2D(Layer):
         self.kernel_size = _pair(kernel_size, "kernel_size", low=1)
 
     def forward(self, x, *, training):
+        check_training(training, "MaxPool2D.forward")
         check_array(x, "x", where="MaxPool2D.forward")
         if x.ndim != 4:
             raise ValueError(f"MaxPool2D.forward: x must be 4-D feature maps (N, C, H, W), got a {x.ndim}-D array "
@@ -263,10 +265,40 @@ class MaxPool2D(Layer):
         return f"MaxPool2D(kernel_size={self.kernel_size})"
 
 
+class GlobalAvgPool2D(Layer):
+    """Global average pooling: each feature map becomes its mean, ``(N, C, H, W) -> (N, C)``.
+
+    ``out[n, c] = (1 / (H*W)) * sum_{i, j} x[n, c, i, j]``; backward spreads each gradient
+    evenly over its map, ``dx[n, c, i, j] = dout[n, c] / (H*W)``.
+
+    Same as PyTorch ``nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())`` (or
+    ``x.mean(dim=(2, 3))``) and Keras ``GlobalAveragePooling2D`` (channels-last there).
+    Everything after it sees only *how much* of each feature is present, not *where*: the
+    head cannot learn position-specific weights.
+    """
+
+    def forward(self, x, *, training):
+        check_training(training, "GlobalAvgPool2D.forward")
+        check_array(x, "x", where="GlobalAvgPool2D.forward")
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAvgPool2D.forward: x must be 4-D feature maps (N, C, H, W), got a {x.ndim}-D "
+                             f"array of shape {x.shape}")
+        self._cache = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout):
+        shape = self._require_cache()
+        n, c, h, w = shape
+        self._check_dout(dout, (n, c))
+        spread = dout * dout.dtype.type(1.0 / (h * w))
+        return np.broadcast_to(spread[:, :, None, None], shape).copy()
+
+
 class Flatten(Layer):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (as PyTorch ``nn.Flatten()``); backward reshapes back."""
 
     def forward(self, x, *, training):
+        check_training(training, "Flatten.forward")
         check_array(x, "x", where="Flatten.forward")
         if x.ndim < 2:
             raise ValueError(f"Flatten.forward: x must have a batch axis and at least one more, got a {x.ndim}-D "

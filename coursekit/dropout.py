@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_probability, check_rng
+from ._validation import check_array, check_probability, check_rng, check_training
 from .layers import Layer
 
 __all__ = ["dropout_forward", "dropout_backward", "spatial_dropout_forward", "spatial_dropout_backward",
@@ -36,7 +36,7 @@ def dropout_forward(x: np.ndarray, drop_prob: float, *, rng: np.random.Generator
     check_array(x, "x", where="dropout_forward")
     drop_prob = check_probability(drop_prob, "drop_prob")
     check_rng(rng)
-    if not training:
+    if not check_training(training, "dropout_forward"):
         return x, None
     mask = _scaled_mask(x.shape, drop_prob, rng, x.dtype)
     return x * mask, mask
@@ -79,7 +79,7 @@ def spatial_dropout_forward(x: np.ndarray, drop_prob: float, *, rng: np.random.G
     _check_nchw(x, "spatial_dropout_forward")
     drop_prob = check_probability(drop_prob, "drop_prob")
     check_rng(rng)
-    if not training:
+    if not check_training(training, "spatial_dropout_forward"):
         return x, None
     mask = _scaled_mask((x.shape[0], x.shape[1], 1, 1), drop_prob, rng, x.dtype)
     return x * mask, mask

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng
+from ._validation import check_array, check_int, check_rng, check_training
 
-__all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "sigmoid", "Conv2D", "MaxPool2D", "Flatten"]
+__all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "sigmoid", "Conv2D", "MaxPool2D", "GlobalAvgPool2D",
+           "Flatten"]
 
 
 class Layer:
@@ -89,6 +90,7 @@ class Dense(Layer):
         self.params["b"] = np.zeros(out_features, dtype=dtype)
 
     def forward(self, x, *, training):
+        check_training(training, "Dense.forward")
         check_array(x, "x", ndim=2, where="Dense.forward")
         if x.shape[1] != self.in_features:
             raise ValueError(
@@ -118,6 +120,7 @@ class ReLU(Layer):
     """``y = max(x, 0)``; backward passes the gradient where x > 0 (0 at x = 0, as PyTorch)."""
 
     def forward(self, x, *, training):
+        check_training(training, "ReLU.forward")
         check_array(x, "x", where="ReLU.forward")
         positive = x > 0
         self._cache = positive
@@ -150,6 +153,7 @@ class Sigmoid(Layer):
     """``y = sigmoid(x)``; backward ``dx = dout * y * (1 - y)``."""
 
     def forward(self, x, *, training):
+        check_training(training, "Sigmoid.forward")
         check_array(x, "x", where="Sigmoid.forward")
         y = sigmoid(x)
         self._cache = y
@@ -165,6 +169,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; backward ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x, *, training):
+        check_training(training, "Tanh.forward")
         check_array(x, "x", where="Tanh.forward")
         y = np.tanh(x)
         self._cache = y
@@ -177,12 +182,12 @@ class Tanh(Layer):
 
 
 def __getattr__(name: str):
-    """``Conv2D``, ``MaxPool2D`` and ``Flatten`` are defined in conv.py and re-exported here.
+    """``Conv2D``, ``MaxPool2D``, ``GlobalAvgPool2D`` and ``Flatten`` are defined in conv.py and re-exported here.
 
     Resolved lazily (PEP 562) because conv.py imports ``Layer`` from this module: an eager
     import at the bottom of this file breaks ``import coursekit.conv`` when it comes first.
     """
-    if name in ("Conv2D", "MaxPool2D", "Flatten"):
+    if name in ("Conv2D", "MaxPool2D", "GlobalAvgPool2D", "Flatten"):
         from . import conv
         return getattr(conv, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._threads import single_blas_thread
-from ._validation import check_array, check_int
+from ._validation import check_array, check_int, check_training
 from .layers import Layer
 
 __all__ = ["Parameter", "Sequential"]
@@ -65,6 +65,7 @@ class Sequential:
 
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         """Run every layer; ``training=True`` enables dropout masks and batch statistics."""
+        check_training(training, "Sequential.forward")
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x

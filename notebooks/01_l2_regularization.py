@@ -27,11 +27,15 @@
 # 5. check that scikit-learn's `alpha` is our $\lambda$.
 
 # %% tags=["setup"]
-# Setup (the same in every notebook): use coursekit if installed, else install it (Colab).
+# Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).
 try:
     import coursekit
 except ModuleNotFoundError:
-    # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch"
+    import sys
+    if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit's wheel
+        # %pip install coursekit
+    else:
+        # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch"
     import coursekit
 print("coursekit", coursekit.__version__)
 

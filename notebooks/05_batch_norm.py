@@ -34,11 +34,15 @@
 # track the **unbiased** one, `momentum = 0.1`, `eps = 1e-5`.
 
 # %% tags=["setup"]
-# Setup (the same in every notebook): use coursekit if installed, else install it (Colab).
+# Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).
 try:
     import coursekit
 except ModuleNotFoundError:
-    # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch"
+    import sys
+    if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit's wheel
+        # %pip install coursekit
+    else:
+        # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch"
     import coursekit
 print("coursekit", coursekit.__version__)
 

@@ -8,7 +8,7 @@ import pytest
 from coursekit import datasets, dropout, gradcheck, losses, optim, regularization, training
 from coursekit.batchnorm import BatchNorm1d, BatchNorm2d, batchnorm_forward
 from coursekit.early_stopping import EarlyStopping
-from coursekit.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from coursekit.layers import Conv2D, Dense, Flatten, GlobalAvgPool2D, MaxPool2D, ReLU, Sigmoid, Tanh
 from coursekit.model import Sequential
 
 RNG = np.random.default_rng(0)
@@ -57,6 +57,28 @@ CASES = [
      r"kernel \(7, 7\) is larger than the padded input \(5, 5\)"),
     ("MaxPool2D rank", lambda: MaxPool2D(2).forward(X2, training=True), ValueError, r"x must be 4-D.*\(4, 3\)"),
     ("Flatten rank", lambda: Flatten().forward(np.ones(3, np.float32), training=True), ValueError, r"x must have a batch axis.*\(3,\)"),
+    # training must be a bool: the string "False" is truthy and would switch dropout on
+    ("Dense training string", lambda: Dense(3, 2, rng=RNG).forward(X2, training="False"), TypeError,
+     r"Dense.forward: training must be True or False, got 'False'.*write training=False"),
+    ("ReLU training None", lambda: ReLU().forward(X2, training=None), TypeError, r"training must be True or False.*None"),
+    ("Sequential training int", lambda: _model().forward(X2, training=1), TypeError,
+     r"Sequential.forward: training must be True or False, got 1 of type int"),
+    ("Conv2D training", lambda: Conv2D(3, 4, 3, rng=RNG).forward(X4, training="yes"), TypeError, r"Conv2D.forward: training"),
+    ("MaxPool2D training", lambda: MaxPool2D(2).forward(X4, training=0.0), TypeError, r"MaxPool2D.forward: training"),
+    ("GlobalAvgPool2D training", lambda: GlobalAvgPool2D().forward(X4, training=[]), TypeError,
+     r"GlobalAvgPool2D.forward: training"),
+    ("Flatten training", lambda: Flatten().forward(X4, training="True"), TypeError, r"write training=True"),
+    ("dropout training string", lambda: dropout.dropout_forward(X2, 0.5, rng=RNG, training="False"), TypeError,
+     r"dropout_forward: training must be True or False"),
+    ("Dropout layer training", lambda: dropout.Dropout(0.5, rng=RNG).forward(X2, training="False"), TypeError,
+     r"training must be True or False"),
+    ("spatial dropout training", lambda: dropout.spatial_dropout_forward(X4, 0.5, rng=RNG, training=None),
+     TypeError, r"spatial_dropout_forward: training must be True or False"),
+    ("BN training string", lambda: BatchNorm1d(3).forward(X2, training="False"), TypeError,
+     r"BatchNorm1d.forward: training must be True or False"),
+    ("BN2d training", lambda: BatchNorm2d(3).forward(X4, training=2), TypeError, r"BatchNorm2d.forward: training"),
+    ("GlobalAvgPool2D rank", lambda: GlobalAvgPool2D().forward(X2, training=True), ValueError,
+     r"x must be 4-D feature maps.*\(4, 3\)"),
     # losses: non-finite, labels out of range, shapes
     ("BCE NaN logits", lambda: losses.binary_cross_entropy_with_logits(NAN2[:, :1], np.zeros((4, 1))),
      ValueError, r"logits contains 4 non-finite"),
@@ -143,3 +165,19 @@ CASES = [
 def test_bad_input_gives_a_clear_error(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+def test_numpy_bools_are_accepted_for_training():
+    dense = Dense(3, 2, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(dense.forward(X2, training=np.bool_(False)), dense.forward(X2, training=False))
+    bn = BatchNorm1d(3)
+    bn.forward(np.arange(12, dtype=np.float32).reshape(4, 3), training=np.True_)
+    assert not np.array_equal(bn.running_mean, np.zeros(3))  # the numpy True really meant training
+
+
+def test_a_string_training_flag_changes_no_state():
+    bn = BatchNorm1d(3)
+    with pytest.raises(TypeError):
+        bn.forward(np.arange(12, dtype=np.float32).reshape(4, 3), training="False")
+    np.testing.assert_array_equal(bn.running_mean, np.zeros(3))
+    np.testing.assert_array_equal(bn.running_var, np.ones(3))

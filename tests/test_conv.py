@@ -9,7 +9,7 @@ from coursekit import layers
 from coursekit.conv import conv_output_size
 from coursekit.dropout import SpatialDropout2D
 from coursekit.gradcheck import check_layer_gradients, numerical_gradient, rel_error
-from coursekit.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from coursekit.layers import Conv2D, Dense, Flatten, GlobalAvgPool2D, MaxPool2D, ReLU
 from coursekit.losses import softmax_cross_entropy
 from coursekit.model import Sequential
 
@@ -233,6 +233,48 @@ def test_maxpool_matches_loop_on_random_input():
     np.testing.assert_array_equal(out, expected)
 
 
+# ----------------------------------------------------------------------------- GlobalAvgPool2D
+
+def test_global_avg_pool_hand_worked_example():
+    x = np.arange(2 * 3 * 2 * 2, dtype=np.float64).reshape(2, 3, 2, 2)
+    pool = GlobalAvgPool2D()
+    out = pool.forward(x, training=True)
+    # channel (0, 0) holds 0, 1, 2, 3: mean 1.5; every later channel is 4 more
+    np.testing.assert_array_equal(out, 1.5 + 4 * np.arange(6).reshape(2, 3))
+    dx = pool.backward(np.array([[4.0, 8.0, 0.0], [-4.0, 1.0, 2.0]]))
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dx[0, 1], np.full((2, 2), 2.0))  # 8 spread evenly over 4 pixels
+    np.testing.assert_array_equal(dx[1, 0], np.full((2, 2), -1.0))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 2, 7, 3)])
+def test_global_avg_pool_gradient_check(shape):
+    rng = np.random.default_rng(11)
+    assert check_layer_gradients(GlobalAvgPool2D(), rng.standard_normal(shape), rng=rng)["x"] < GRAD_TOL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_avg_pool_keeps_dtype_and_backward_owns_its_memory(dtype):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(dtype)
+    pool = GlobalAvgPool2D()
+    out = pool.forward(x, training=False)
+    assert out.dtype == dtype and out.shape == (2, 3)
+    np.testing.assert_allclose(out, x.astype(np.float64).mean(axis=(2, 3)), rtol=1e-6)
+    dx = pool.backward(np.ones_like(out))
+    assert dx.dtype == dtype and dx.flags.writeable and dx.flags.owndata
+
+
+def test_global_avg_pool_bad_input():
+    with pytest.raises(ValueError, match=r"x must be 4-D feature maps \(N, C, H, W\).*\(4, 3\)"):
+        GlobalAvgPool2D().forward(np.ones((4, 3)), training=True)
+    pool = GlobalAvgPool2D()
+    with pytest.raises(RuntimeError, match="before forward"):
+        pool.backward(np.ones((2, 3)))
+    pool.forward(np.ones((2, 3, 4, 4)), training=True)
+    with pytest.raises(ValueError, match=r"dout must have the shape of the forward output \(2, 3\)"):
+        pool.backward(np.ones((2, 3, 1, 1)))
+
+
 # ----------------------------------------------------------------------------- Flatten and a whole CNN
 
 def test_flatten_round_trip_and_gradient():
@@ -292,7 +334,8 @@ def test_cnn_learns_digits():
 
 
 def test_layers_module_reexports():
-    assert {"Conv2D", "MaxPool2D", "Flatten"} <= set(layers.__all__)
+    assert {"Conv2D", "MaxPool2D", "GlobalAvgPool2D", "Flatten"} <= set(layers.__all__)
+    assert layers.GlobalAvgPool2D is GlobalAvgPool2D
     assert layers.Conv2D is Conv2D
 
 

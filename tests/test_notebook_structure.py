@@ -30,11 +30,15 @@ def install_source() -> str:
 
 def expected_setup_cell() -> str:
     return (
-        "# Setup (the same in every notebook): use coursekit if installed, else install it (Colab).\n"
+        "# Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).\n"
         "try:\n"
         "    import coursekit\n"
         "except ModuleNotFoundError:\n"
-        f'    %pip install --quiet "coursekit @ git+{install_source()}"\n'
+        "    import sys\n"
+        '    if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit\'s wheel\n'
+        "        %pip install coursekit\n"
+        "    else:\n"
+        f'        %pip install --quiet "coursekit @ git+{install_source()}"\n'
         "    import coursekit\n"
         'print("coursekit", coursekit.__version__)'
     )
