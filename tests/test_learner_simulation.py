@@ -22,6 +22,8 @@ import pytest
 
 from coursekit import exercises
 
+pytestmark = pytest.mark.slow  # run by `python -m pytest --full` (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHECK_CELL = re.compile(r'^(\w+) = check\("(\w+)", (\w+)\)$')
@@ -88,9 +90,9 @@ def test_notebook_survives_every_learner(path):
             verdict = stdout_of(check_cell)
             key = choice[name]
             if key is None:
-                assert verdict.startswith(f"✅ {name}: passed"), f"{path.name} [{label}] {name}: {verdict}"
+                assert verdict.startswith(f"PASSED ✅ {name}: "), f"{path.name} [{label}] {name}: {verdict}"
             else:
-                assert verdict.startswith(f"❌ {name}: failed"), f"{path.name} [{label}] {name}/{key}: {verdict}"
+                assert verdict.startswith(f"FAILED ❌ {name}: "), f"{path.name} [{label}] {name}/{key}: {verdict}"
                 assert exercises.get_exercise(name).mistakes[key].hint in verdict, \
                     f"{path.name} [{label}] {name}/{key}: wrong hint:\n{verdict}"
         claims_cells = [c for c in out.cells if "claims" in c.metadata.get("tags", [])]

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..gradcheck import numerical_gradient, rel_error
 from ..regularization import dense_backward_l2, l2_grad, l2_penalty
-from ._core import CheckFailed, Mistake, check_cases, register
+from ._core import CheckFailed, Mistake, check_cases, modifies_input, register, set_case
 
 # ----------------------------------------------------------------------------- l2_penalty
 
@@ -59,6 +59,12 @@ def _penalty_first_matrix_only(weights, lambd, m):
     return lambd / (2 * m) * float(np.sum(np.square(weights[0], dtype=np.float64)))
 
 
+def _penalty_squares_in_place(weights, lambd, m):
+    for W in weights:
+        np.square(W, out=W)  # the model's weights now hold their squares
+    return lambd / (2 * m) * sum(float(np.sum(W, dtype=np.float64)) for W in weights)
+
+
 register(
     "l2_penalty",
     reference=l2_penalty,
@@ -78,6 +84,11 @@ register(
                 "Sum the squared weights, do not average them: every weight adds its own W**2 to the penalty."),
         Mistake("first_matrix_only", _penalty_first_matrix_only,
                 "weights is a list: add up sum(W**2) over every matrix in it, not just the first one."),
+        modifies_input(l2_penalty, "weights",
+                       "these are the model's own weight matrices (model.weights()): training continues from them, "
+                       "so squaring or scaling them in place silently replaces the model's weights",
+                       fix="`np.sum(W ** 2)`, which squares into a new array, not `np.square(W, out=W)` or `W **= 2`",
+                       implementation=_penalty_squares_in_place, container=True),
     ),
     generic_hint="penalty = lambd / (2 * m) * (sum over the matrices W in weights of np.sum(W ** 2)), returned "
                  "as one number.",
@@ -107,6 +118,7 @@ def _check_grad(fn):
     n = check_cases(fn, l2_grad, _grad_cases(), rtol=1e-6, atol=1e-12)
     rng = np.random.default_rng(1201)
     W, lambd, m = rng.standard_normal((4, 3)), 0.8, 6
+    set_case("gradient check: your gradient against central differences of the penalty")
     got = fn(W=W.copy(), lambd=lambd, m=m)
     numeric = numerical_gradient(lambda v: l2_penalty([v], lambd, m), W.copy())
     err = rel_error(got, numeric)
@@ -137,6 +149,11 @@ def _grad_wrong_sign(W, lambd, m):
     return -lambd / m * W
 
 
+def _grad_scales_w_in_place(W, lambd, m):
+    W *= lambd / m  # returns the right array, but it *is* the layer's weight matrix, now shrunk
+    return W
+
+
 register(
     "l2_grad",
     reference=l2_grad,
@@ -156,6 +173,12 @@ register(
         Mistake("wrong_sign", _grad_wrong_sign,
                 "Sign error: the penalty grows with |W|, so its gradient points along W: +(lambd/m) * W. "
                 "(Gradient descent then subtracts it, which shrinks the weights.)"),
+        modifies_input(l2_grad, "W",
+                       "W is the layer's weight matrix: the update W - lr * dW still needs it, and scaling it in "
+                       "place shrinks the weights every time the gradient is computed (and makes dW the same array "
+                       "as W)",
+                       fix="`return lambd / m * W`, not `W *= lambd / m; return W`",
+                       implementation=_grad_scales_w_in_place),
     ),
     generic_hint="dPenalty/dW = (lambd / m) * W, an array with W's shape and dtype.",
 )
@@ -192,6 +215,7 @@ def _check_dense(fn):
     def total_loss(_):
         return float(np.sum((x @ W + b) * dout)) + l2_penalty([W], lambd, m)
 
+    set_case("gradient check: dx, dW, db against central differences of the regularized loss")
     got = fn(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inputs.items()})
     errors = {name: rel_error(g, numerical_gradient(total_loss, arr))
               for name, g, arr in zip(("dx", "dW", "db"), got, (x, W, b))}
@@ -232,6 +256,12 @@ def _dense_abs(dout, x, W, b, lambd, m):
     return dx, dW + lambd / m * np.sign(W), db
 
 
+def _dense_scales_w_in_place(dout, x, W, b, lambd, m):
+    dx = dout @ W.T
+    W *= lambd / m  # meant as the penalty's gradient: overwrites the layer's weights
+    return dx, x.T @ dout + W, dout.sum(axis=0)
+
+
 register(
     "dense_backward_l2",
     reference=dense_backward_l2,
@@ -249,6 +279,22 @@ register(
                 "shift the function; shrinking them does not make it smoother."),
         Mistake("abs_for_l2", _dense_abs,
                 "(lambd/m) * sign(W) is the L1 (sub)gradient. The L2 term adds (lambd/m) * W to dW."),
+        modifies_input(dense_backward_l2, "W",
+                       "W is the layer's weight matrix: the optimizer's step W -= lr * dW comes right after "
+                       "backward, and a W scaled by lambd/m in place is no longer the model",
+                       fix="`dW = x.T @ dout + (lambd / m) * W`, not `W *= lambd / m`",
+                       implementation=_dense_scales_w_in_place),
+        modifies_input(dense_backward_l2, "dout",
+                       "dout is the upstream gradient: other branches of the network (and the gradient check, "
+                       "which calls backward again with the same dout) still read it",
+                       fix="`dx = dout @ W.T`, not `dout *= ...`"),
+        modifies_input(dense_backward_l2, "x",
+                       "x is the layer's cached input: the next backward on the same batch (a gradient check, a "
+                       "second loss term) needs it unchanged",
+                       fix="`dW = x.T @ dout + ...`, not `x *= ...`"),
+        modifies_input(dense_backward_l2, "b",
+                       "b is the layer's bias: training continues from it", fix="`db = dout.sum(axis=0)`, not `b -= ...`"),
     ),
     generic_hint="dx = dout @ W.T; dW = x.T @ dout + (lambd/m) * W; db = dout.sum(axis=0). Only dW changes.",
+    output_names=("dx", "dW", "db"),
 )

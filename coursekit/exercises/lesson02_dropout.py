@@ -20,7 +20,7 @@ import numpy as np
 
 from ..dropout import dropout_backward, dropout_forward
 from ..gradcheck import numerical_gradient, rel_error
-from ._core import CheckFailed, Mistake, register
+from ._core import CheckFailed, Mistake, modifies_input, register, set_case
 
 # How many binomial / normal standard deviations a correct implementation may deviate by.
 _SIGMAS = 6.0
@@ -32,12 +32,20 @@ def _inputs(x, drop_prob, training):
     return {"x": x, "drop_prob": drop_prob, "rng": np.random.default_rng(0), "training": training}
 
 
+_CAST_HINT = ("rng.random and rng.uniform return float64, rng.binomial int64: a float32 x multiplied by such a "
+              "mask becomes float64. Cast the mask to x's dtype before using it, "
+              "mask = (rng.random(x.shape) < keep_prob).astype(x.dtype) / keep_prob (or "
+              "rng.binomial(1, keep_prob, x.shape).astype(x.dtype) / keep_prob), so out and mask keep x's dtype "
+              "(float32 during training).")
+
+
 def _call_forward(fn, x, drop_prob, *, seed, training, case):
     """Call the learner's forward with keyword arguments; check it returns (out, mask) shaped like x.
 
     ``seed`` is an int (a new Generator) or a Generator to draw from (shared between calls).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    set_case(case)
     result = fn(x=x.copy(), drop_prob=drop_prob, rng=rng, training=training)
     inputs = _inputs(x, drop_prob, training)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -46,15 +54,48 @@ def _call_forward(fn, x, drop_prob, *, seed, training, case):
                           hint="End with `return out, mask`.")
     out, mask = result
     if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype:
+        cast = isinstance(out, np.ndarray) and out.shape == x.shape and out.dtype == np.float64
         raise CheckFailed(case, inputs=inputs, expected=f"out: array of shape {x.shape}, dtype {x.dtype}",
-                          got=out, reason="out must be an array with x's shape and dtype",
-                          hint="Multiply x by a mask of x's shape, made in x's dtype: "
-                               "mask = (rng.random(x.shape) < keep_prob).astype(x.dtype) / keep_prob.")
+                          got=out, reason="out must be an array with x's shape and dtype"
+                                          + (f" (yours is {out.dtype})" if isinstance(out, np.ndarray) else ""),
+                          hint=_CAST_HINT if cast else
+                          "Multiply x by a mask of x's shape, made in x's dtype: "
+                          "mask = (rng.random(x.shape) < keep_prob).astype(x.dtype) / keep_prob.")
+    if training and isinstance(mask, np.ndarray) and mask.shape != x.shape and _broadcasts(mask.shape, x.shape):
+        _shared_mask_failure(case, inputs, x, out, mask)
     if training and (not isinstance(mask, np.ndarray) or mask.shape != x.shape):
         raise CheckFailed(case, inputs=inputs, expected=f"mask: array of shape {x.shape}", got=mask,
                           reason="in training mode the mask must be an array with x's shape (one draw per entry)",
                           hint="Draw one Bernoulli variable per entry: rng.random(x.shape) < keep_prob.")
     return out, mask, inputs
+
+
+def _broadcasts(small, big) -> bool:
+    try:
+        return np.broadcast_shapes(small, big) == tuple(big)
+    except ValueError:
+        return False
+
+
+_SHARED_ACROSS_BATCH_HINT = (
+    "Every sample in the batch got the same mask: you drew one row of keep/drop values (shape (1, D), or "
+    "rng.random(x.shape[1:])) and broadcast it over the batch, so all examples lose the same units at once and "
+    "the batch's gradient always comes from the same sub-network. Draw an independent value for every entry, "
+    "rng.random(x.shape) < keep_prob, and return that full-shape mask.")
+_PER_SAMPLE_HINT = (
+    "Each sample is dropped or kept as a whole: one draw per row (shape (N, 1)) instead of one per entry. Dropout "
+    "zeroes individual units: draw rng.random(x.shape) < keep_prob, a mask with x's full shape.")
+
+
+def _shared_mask_failure(case, inputs, x, out, mask):
+    """The mask has fewer draws than x has entries (a broadcast shape): say along which axis it is shared."""
+    shared_over_batch = len(mask.shape) < x.ndim or mask.shape[0] == 1
+    raise CheckFailed(case, inputs=inputs, expected=f"a mask of shape {x.shape}, one draw per entry",
+                      got=f"a mask of shape {mask.shape}", show_values=False,
+                      reason=f"your mask has shape {mask.shape} and is broadcast over x of shape {x.shape}: "
+                             + ("every sample shares one row of draws" if shared_over_batch
+                                else "some entries share one draw"),
+                      hint=_SHARED_ACROSS_BATCH_HINT if shared_over_batch else _PER_SAMPLE_HINT)
 
 
 def _fail(case, inputs, expected, got, reason, *, mistake=None, hint=None):
@@ -81,6 +122,7 @@ def _check_ones(fn) -> int:
     out, mask, inputs = _call_forward(fn, x, drop_prob, seed=3000, training=True, case=case)
     _check_consistent(case, inputs, x, out, mask)
     kept = out != 0
+    _check_independent(case, inputs, out, kept)
     values = out[kept]
     if values.size and not np.allclose(values, 1 / keep_prob, rtol=1e-10):
         reason = (f"kept entries of x = 1 should become 1/keep_prob = {1 / keep_prob:.4f}; "
@@ -101,13 +143,24 @@ def _check_ones(fn) -> int:
             _fail(case, inputs, drop_prob, float(zeroed), reason, mistake="greater_than_keeps_drop_prob")
         _fail(case, inputs, drop_prob, float(zeroed), reason,
               hint="Keep an entry when a uniform draw u in [0, 1) is below keep_prob: P(u < keep_prob) = keep_prob.")
+    return n
+
+
+def _check_independent(case, inputs, out, kept):
+    """Entries get independent draws: no row or column is dropped or kept as a whole."""
     rows = np.all(kept, axis=1) | np.all(~kept, axis=1)
     cols = np.all(kept, axis=0) | np.all(~kept, axis=0)
-    if rows.any() or cols.any():
-        _fail(case, inputs, "an independent draw per entry", out,
-              f"{int(rows.sum())} rows and {int(cols.sum())} columns are dropped or kept as a whole",
-              hint="Draw the mask with x's full shape, rng.random(x.shape), not one value per row or column.")
-    return n
+    if not (rows.any() or cols.any()):
+        return
+    reason = f"{int(rows.sum())} rows and {int(cols.sum())} columns are dropped or kept as a whole"
+    if np.all(kept == kept[:1]):
+        hint = _SHARED_ACROSS_BATCH_HINT
+        reason += " (every row, i.e. every sample, has the same mask)"
+    elif rows.all():
+        hint = _PER_SAMPLE_HINT
+    else:
+        hint = "Draw the mask with x's full shape, rng.random(x.shape), not one value per row or column."
+    _fail(case, inputs, "an independent draw per entry", out, reason, hint=hint)
 
 
 def _check_random_x(fn) -> int:
@@ -117,6 +170,10 @@ def _check_random_x(fn) -> int:
     case = "training mode, float32 x ~ N(0.5, 1) of shape (300, 400), drop_prob = 0.6"
     out, mask, inputs = _call_forward(fn, x, drop_prob, seed=3002, training=True, case=case)
     _check_consistent(case, inputs, x, out, mask)
+    if mask.dtype != x.dtype:
+        _fail(case, inputs, f"a mask in x's dtype, {x.dtype}", f"a mask of dtype {mask.dtype}",
+              f"out is float32, but the mask you return (which backward multiplies dout by) is {mask.dtype}",
+              hint=_CAST_HINT)
     kept = mask != 0
     if not np.allclose(mask[kept], 1 / keep_prob, rtol=1e-6):
         _fail(case, inputs, f"mask entries 0 or 1/keep_prob = {1 / keep_prob}", mask,
@@ -255,6 +312,16 @@ def _fwd_fixed_mask(x, drop_prob, *, rng, training):
     return dropout_forward(x, drop_prob, rng=np.random.default_rng(0), training=training)
 
 
+def _fwd_in_place(x, drop_prob, *, rng, training):
+    if not training:
+        return x, None
+    keep_prob = 1 - drop_prob
+    mask = _keep_draws(rng, x.shape, keep_prob).astype(x.dtype) / x.dtype.type(keep_prob) if keep_prob else \
+        np.zeros_like(x)
+    x *= mask  # returns the right values, but in the caller's own array
+    return x, mask
+
+
 register(
     "dropout_forward",
     reference=dropout_forward,
@@ -281,9 +348,15 @@ register(
         Mistake("nan_at_drop_prob_1", _fwd_nan_at_one,
                 "With drop_prob = 1, keep_prob = 0 and mask / keep_prob is 0 / 0 = NaN. Handle it on its own: "
                 "when keep_prob == 0 return zeros."),
+        modifies_input(dropout_forward, "x",
+                       "x is the previous layer's output: that layer's backward pass, and the gradient check right "
+                       "after this cell, still read x, and a network sharing x between two branches would see "
+                       "dropped values in both",
+                       fix="`out = x * mask`, not `x *= mask`", implementation=_fwd_in_place),
     ),
     generic_hint="Training: keep = rng.random(x.shape) < keep_prob; mask = keep.astype(x.dtype) / keep_prob; "
                  "return x * mask, mask (zeros when keep_prob == 0). Evaluation: return x, None.",
+    output_names=("out", "mask"),
 )
 
 # ----------------------------------------------------------------------------- dropout_backward
@@ -296,16 +369,11 @@ def _scaled_mask(shape, drop_prob, seed, dtype=np.float64):
 
 def _call_backward(fn, dout, mask, case):
     inputs = {"dout": dout, "mask": mask}
-    dout_in = dout.copy()
-    mask_in = None if mask is None else mask.copy()
-    dx = fn(dout=dout_in, mask=mask_in)
+    set_case(case)
+    dx = fn(dout=dout.copy(), mask=None if mask is None else mask.copy())
     if not isinstance(dx, np.ndarray) or dx.shape != dout.shape or dx.dtype != dout.dtype:
         _fail(case, inputs, f"dx: array of shape {dout.shape}, dtype {dout.dtype}", dx,
               "dx must be an array with dout's shape and dtype", hint="return dout * mask")
-    if not np.array_equal(dout_in, dout) or (mask is not None and not np.array_equal(mask_in, mask)):
-        _fail(case, inputs, "dout and mask left unchanged", dout_in,
-              "your function changed its inputs in place (e.g. dout *= mask)",
-              hint="Compute a new array, dx = dout * mask, instead of modifying dout: the caller may still need it.")
     return dx, inputs
 
 
@@ -317,11 +385,18 @@ def _check_backward(fn) -> str:
     dx, inputs = _call_backward(fn, dout, mask, case)
     expected = dout * mask
     if not np.allclose(dx, expected, rtol=1e-12, atol=0.0):
-        if np.any((dx != 0) != (mask != 0)):
+        kept = mask != 0
+        with np.errstate(all="ignore"):
+            divided = dout / mask
+        if not np.all(np.isfinite(dx)) or np.allclose(dx[kept], divided[kept], rtol=1e-12, atol=0.0):
+            _fail(case, inputs, expected, dx,
+                  "dx is inf or NaN where the mask is 0, or dout / mask where it is not",
+                  mistake="divides_by_mask")
+        if np.any((dx != 0) != kept):
             _fail(case, inputs, expected, dx,
                   "dx is zero where the forward kept the entry, or nonzero where it dropped it",
                   mistake="new_mask_in_backward")
-        if np.allclose(dx, dout * (mask != 0), rtol=1e-12, atol=0.0):
+        if np.allclose(dx, dout * kept, rtol=1e-12, atol=0.0):
             _fail(case, inputs, expected, dx, "dx is dout where kept: the 1/keep_prob scale is missing",
                   mistake="backward_unscaled")
         _fail(case, inputs, expected, dx, "dx should be dout * mask",
@@ -374,6 +449,34 @@ def _bwd_unscaled(dout, mask):
     return dout * (mask != 0).astype(dout.dtype)
 
 
+def _bwd_divides(dout, mask):
+    if mask is None:
+        return dout
+    with np.errstate(all="ignore"):
+        return dout / mask
+
+
+def _bwd_in_place(dout, mask):
+    if mask is None:
+        return dout
+    dout *= mask  # the right values, written into the caller's upstream gradient
+    return dout
+
+
+def _backward_input_mistakes(reference_fn):
+    """Overwriting dout or the cached mask in place (shared with spatial dropout's backward)."""
+    return (
+        modifies_input(reference_fn, "dout",
+                       "dout is the upstream gradient: it may feed other branches of the network, and the gradient "
+                       "check calls backward again with the same dout",
+                       fix="`return dout * mask`, not `dout *= mask; return dout`", implementation=_bwd_in_place),
+        modifies_input(reference_fn, "mask",
+                       "mask is the forward pass's cache: every later backward through this layer (a gradient "
+                       "check, a second loss term) reuses it",
+                       fix="`return dout * mask`, not `mask *= dout`"),
+    )
+
+
 register(
     "dropout_backward",
     reference=dropout_backward,
@@ -385,6 +488,10 @@ register(
         Mistake("backward_unscaled", _bwd_unscaled,
                 "The forward multiplied kept entries by 1/keep_prob, so the gradient is scaled the same way: "
                 "dx = dout * mask with the scaled mask (entries 0 or 1/keep_prob), not dout * (mask != 0)."),
+        Mistake("divides_by_mask", _bwd_divides,
+                "Multiply by the mask, do not divide: out = x * mask, so dx = dout * mask. Dividing gives "
+                "dout * keep_prob for the kept entries and 0 / 0 = NaN or dout / 0 = inf for the dropped ones."),
+        *_backward_input_mistakes(dropout_backward),
     ),
     generic_hint="out = x * mask, so dx = dout * mask with the forward's scaled mask; "
                  "mask None (evaluation) means dx = dout.",

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..dropout import spatial_dropout_backward, spatial_dropout_forward
 from ..gradcheck import numerical_gradient, rel_error
-from ._core import CheckFailed, Mistake, check_cases, register
+from ._core import CheckFailed, Mistake, check_cases, modifies_input, register, set_case
+from .lesson02_dropout import _backward_input_mistakes, _bwd_divides
 
 # Standard deviations allowed between the observed fraction of zeroed maps and drop_prob:
 # a correct implementation is outside 5 sigma with probability below 1e-6.
@@ -39,6 +40,7 @@ def _signed_input(rng, shape):
 def _call_forward(fn, case, inputs):
     """Run the learner's forward on a copy of the inputs; check it returns (out, mask) with out shaped like x."""
     x = inputs["x"]
+    set_case(case)
     result = fn(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inputs.items()})
     if x.size > 50:
         inputs = {**inputs, "x": _Shown(x, "random values with 0.5 <= |x| <= 2")}
@@ -174,15 +176,12 @@ def _check_forward(fn):
                           reason="with drop_prob = 0 the output must equal x",
                           hint="With keep_prob = 1 every map is kept and scaled by 1/1.")
 
-    case = "the same rng seed gives the same mask; x is left unchanged"
+    case = "the same rng seed gives the same mask"
     big = _signed_input(rng, (20, 8, 2, 3))
-    before = big.copy()
-    first = fn(x=big, drop_prob=0.5, rng=np.random.default_rng(7), training=True)
-    second = fn(x=big, drop_prob=0.5, rng=np.random.default_rng(7), training=True)
-    inputs = {"x": _Shown(before, "random values"), "drop_prob": 0.5, "training": True}
-    if not np.array_equal(big, before):
-        raise CheckFailed(case, inputs=inputs, show_values=False, reason="your function changed x in place",
-                          hint="Compute out = x * mask as a new array; do not write into x.")
+    set_case(case)
+    first = fn(x=big.copy(), drop_prob=0.5, rng=np.random.default_rng(7), training=True)
+    second = fn(x=big.copy(), drop_prob=0.5, rng=np.random.default_rng(7), training=True)
+    inputs = {"x": _Shown(big, "random values"), "drop_prob": 0.5, "training": True}
     if not np.array_equal(first[0], second[0]):
         raise CheckFailed(case, inputs=inputs, show_values=False,
                           reason="two calls with identically seeded rng gave different outputs",
@@ -191,12 +190,16 @@ def _check_forward(fn):
     case = "float32 input (the dtype training uses)"
     x32 = _signed_input(rng, (6, 4, 3, 3)).astype(np.float32)
     inputs = {"x": x32, "drop_prob": 0.25, "rng": np.random.default_rng(3005), "training": True}
-    out, _ = _call_forward(fn, case, inputs)
+    out, mask = _call_forward(fn, case, inputs)
+    cast_hint = ("rng.random gives float64 (rng.binomial int64): cast the mask with .astype(x.dtype) before "
+                 "multiplying, mask = (rng.random((N, C, 1, 1)) < keep_prob).astype(x.dtype) / keep_prob.")
     if out.dtype != np.float32:
         raise CheckFailed(case, inputs={**inputs, "x": _Shown(x32, "random values")}, expected="float32",
-                          got=str(out.dtype),
-                          reason="out must keep x's dtype",
-                          hint="rng.random gives float64: cast the mask with .astype(x.dtype) before multiplying.")
+                          got=str(out.dtype), reason="out must keep x's dtype", hint=cast_hint)
+    if isinstance(mask, np.ndarray) and mask.dtype != np.float32:
+        raise CheckFailed(case, inputs={**inputs, "x": _Shown(x32, "random values")}, expected="a float32 mask",
+                          got=f"a {mask.dtype} mask", hint=cast_hint,
+                          reason="the mask (which backward multiplies dout by) must keep x's dtype too")
     return (f"{n * c} feature maps: masks are constant over each map, the fraction zeroed is "
             f"{drop_prob} within {_SIGMAS:.0f} standard deviations, kept maps are x / keep_prob, the mask has "
             "shape (N, C, 1, 1); evaluation is the identity; drop_prob 0 and 1, seeding and float32 behave.")
@@ -258,6 +261,14 @@ def _fwd_ignores_training(x, drop_prob, *, rng, training):
     return x * mask, mask
 
 
+def _fwd_in_place(x, drop_prob, *, rng, training):
+    if not training:
+        return x, None
+    mask = _bernoulli_maps(x, drop_prob, rng, (x.shape[0], x.shape[1], 1, 1))
+    x *= mask  # the right output, written into the caller's feature maps
+    return x, mask
+
+
 def _fwd_divides_by_zero(x, drop_prob, *, rng, training):
     if not training:
         return x, None
@@ -297,9 +308,14 @@ register(
         Mistake("nan_at_drop_prob_one", _fwd_divides_by_zero,
                 "With drop_prob = 1, keep_prob = 0 and 0/0 = NaN. Handle it separately: every map is dropped, so "
                 "the output is all zeros (np.zeros_like(x))."),
+        modifies_input(spatial_dropout_forward, "x",
+                       "x holds the previous layer's feature maps: that layer's backward pass, and any branch "
+                       "that shares them, still read x",
+                       fix="`out = x * mask`, not `x *= mask`", implementation=_fwd_in_place),
     ),
     generic_hint="Training: keep = rng.random((N, C, 1, 1)) < keep_prob; mask = keep / keep_prob in x's dtype; "
                  "return x * mask, mask. Evaluation: return x, None. drop_prob = 1 gives zeros.",
+    output_names=("out", "mask"),
 )
 
 # ----------------------------------------------------------------------------- backward
@@ -322,11 +338,29 @@ def _backward_cases():
     return cases
 
 
+def _divided_by_mask(inputs, got) -> bool:
+    """dx equals dout / mask on the kept maps (whatever it holds on the dropped ones)."""
+    dout, mask = inputs.get("dout"), inputs.get("mask")
+    if not (isinstance(got, np.ndarray) and isinstance(mask, np.ndarray) and got.shape == np.shape(dout)):
+        return False
+    kept = np.broadcast_to(mask != 0, got.shape)
+    with np.errstate(all="ignore"):
+        divided = np.broadcast_to(dout / mask, got.shape)
+    return bool(kept.any() and np.allclose(got[kept], divided[kept], rtol=1e-6, atol=1e-12)
+                and not np.allclose(divided[kept], (dout * mask)[kept], rtol=1e-6, atol=1e-12))
+
+
 def _check_backward(fn):
-    n = check_cases(fn, spatial_dropout_backward, _backward_cases(), rtol=1e-6, atol=1e-9)
+    try:
+        n = check_cases(fn, spatial_dropout_backward, _backward_cases(), rtol=1e-6, atol=1e-9)
+    except CheckFailed as failure:
+        if failure.inputs is not None and _divided_by_mask(failure.inputs, failure.got):
+            failure.mistake = "divides_by_mask"
+        raise
     dout = np.random.default_rng(4020).standard_normal((2, 3, 2, 2))
     case = "evaluation mode: mask is None"
     inputs = {"dout": dout, "mask": None}
+    set_case(case)
     try:
         got = fn(dout=dout.copy(), mask=None)
     except (TypeError, AttributeError) as exc:
@@ -346,6 +380,7 @@ def _check_backward(fn):
 
     _, mask = spatial_dropout_forward(x, drop_prob, rng=np.random.default_rng(4031), training=True)
     numeric = numerical_gradient(forward_dot_dout, x.copy())
+    set_case("gradient check: dx against central differences of the forward pass")
     dx = fn(dout=dout.copy(), mask=mask.copy())
     err = rel_error(dx, numeric) if isinstance(dx, np.ndarray) and dx.shape == numeric.shape else np.inf
     if err > 1e-7:
@@ -394,6 +429,10 @@ register(
         Mistake("mask_none_crash", _bwd_none_crash,
                 "In evaluation mode the forward pass returns mask None (dropout is the identity), so backward "
                 "must pass dout through unchanged when mask is None."),
+        Mistake("divides_by_mask", _bwd_divides,
+                "Multiply by the mask, do not divide: out = x * mask, so dx = dout * mask. Dividing gives "
+                "dout * keep_prob for the kept maps and NaN or inf (x / 0) for the dropped ones."),
+        *_backward_input_mistakes(spatial_dropout_backward),
     ),
     generic_hint="dx = dout * mask, with the (N, C, 1, 1) mask broadcast over H and W; return dout when mask is None.",
 )

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from ..early_stopping import early_stopping_step, restore_best_weights, save_best_weights
-from ._core import CheckFailed, Mistake, _copy_inputs, check_cases, compare_outputs, register
+from ._core import (CheckFailed, Mistake, _copy_inputs, check_cases, compare_outputs, modifies_input, register,
+                    set_case)
 
 # ----------------------------------------------------------------------------- early_stopping_step
 
@@ -68,10 +69,55 @@ def _random_step_cases():
     return cases
 
 
+# A change of exactly min_delta that float rounding disguises as a bigger one: both naive tests,
+# current < best - min_delta and best - current > min_delta, call these improvements
+# (0.07 - 0.01 = 0.060000000000000005 > 0.06; 0.07 - 0.06 = 0.010000000000000009 > 0.01).
+# Checked last, and only those the reference gets right (coursekit.early_stopping.is_improvement
+# forgives rounding), so the check works whichever version of the reference is installed.
+_ROUNDING_CASES = [
+    _case("min mode: better by exactly min_delta, 0.07 -> 0.06 with min_delta 0.01 (float rounding)",
+          0.07, 1, 0.06, 0.01, 3, "min"),
+    _case("max mode: better by exactly min_delta, 0.06 -> 0.07 with min_delta 0.01 (float rounding)",
+          0.06, 1, 0.07, 0.01, 3, "max"),
+    _case("min mode: better by exactly min_delta, 0.4 -> 0.3 with min_delta 0.1 (float rounding)",
+          0.4, 0, 0.3, 0.1, 2, "min"),
+    _case("max mode: better by exactly min_delta, 0.35 -> 0.45 with min_delta 0.1 (float rounding)",
+          0.35, 2, 0.45, 0.1, 2, "max"),
+]
+
+_ROUNDING_HINT = (
+    "A change of exactly min_delta is no improvement, but float64 arithmetic rounds: 0.07 - 0.01 is "
+    "0.060000000000000005, so `current < best - min_delta` (and `best - current > min_delta`, since 0.07 - 0.06 "
+    "is 0.010000000000000009) calls the step 0.07 -> 0.06 with min_delta = 0.01 an improvement. Forgive the "
+    "rounding: with gain = best - current (max mode: current - best), improve only when "
+    "gain - min_delta > 8 * np.finfo(float).eps * max(abs(best), abs(current), min_delta) (and, with "
+    "min_delta = 0, when gain > 0).")
+
+
+def _reference_improves(inputs) -> bool:
+    return bool(early_stopping_step(**_copy_inputs(inputs))[2])
+
+
+def _fooled_by_rounding(inputs, got) -> bool:
+    """The learner improved where the reference does not, on a step the naive comparison gets wrong."""
+    best, current, min_delta, mode = (inputs[k] for k in ("best", "current", "min_delta", "mode"))
+    naive = current < best - min_delta if mode == "min" else current > best + min_delta
+    said_improved = isinstance(got, (tuple, list)) and len(got) == 4 and isinstance(got[2], (bool, np.bool_)) \
+        and bool(got[2])
+    return bool(min_delta > 0 and naive and said_improved and not _reference_improves(inputs))
+
+
 def _check_step(fn):
-    n = check_cases(fn, early_stopping_step, _STEP_CASES + _random_step_cases())
-    return (f"{n} cases match Keras's rule: equal and NaN are no improvement, a change must exceed min_delta, "
-            "wait counts up and stops at wait >= patience, in min and max mode.")
+    rounding = [c for c in _ROUNDING_CASES if not _reference_improves(c[1])]
+    try:
+        n = check_cases(fn, early_stopping_step, _STEP_CASES + _random_step_cases() + rounding)
+    except CheckFailed as failure:
+        if failure.inputs is not None and _fooled_by_rounding(failure.inputs, failure.got):
+            failure.hint = _ROUNDING_HINT
+        raise
+    return (f"{n} cases match Keras's rule: equal and NaN are no improvement, a change must exceed min_delta"
+            + (" (a change of exactly min_delta does not, whatever float rounding says)" if rounding else "")
+            + ", wait counts up and stops at wait >= patience, in min and max mode.")
 
 
 def _beats(current, best, min_delta, mode, *, or_equal=False, delta_sign=1.0):
@@ -138,6 +184,7 @@ register(
     generic_hint="wait = wait + 1; if current beats best by more than min_delta (min mode: current < best - "
                  "min_delta; max mode: current > best + min_delta): return (current, 0, True, False); "
                  "else return (best, wait, False, wait >= patience).",
+    output_names=("best", "wait", "improved", "stop"),
 )
 
 # ----------------------------------------------------------------------------- save_best_weights
@@ -166,6 +213,7 @@ def _check_save(fn):
     # The optimizer updates the live arrays in place after the save: what was saved must not move.
     params = _weights(7)
     expected = tuple(p.copy() for p in params)
+    set_case("save, then the optimizer changes the weights in place (w -= 0.5)")
     got = fn(params=params, best_weights=None, improved=True)
     for p in params:
         p -= 0.5
@@ -191,6 +239,14 @@ def _save_only_on_improvement(params, best_weights, *, improved):
     return best_weights
 
 
+def _save_writes_back(params, best_weights, *, improved):
+    if improved or best_weights is None:
+        return tuple(np.array(p, copy=True) for p in params)
+    for live, saved in zip(params, best_weights):
+        live[...] = saved  # "keep what was saved", written into the model's arrays
+    return best_weights
+
+
 register(
     "save_best_weights",
     reference=save_best_weights,
@@ -205,7 +261,14 @@ register(
         Mistake("no_first_save", _save_only_on_improvement,
                 "When nothing is saved yet (best_weights is None), save the current weights even without an "
                 "improvement, as Keras does, so there is always something to restore."),
+        modifies_input(save_best_weights, "params",
+                       "params are the model's live arrays: training goes on from them after this epoch, and only "
+                       "restore_best_weights, at the very end, may write into them",
+                       fix="`tuple(p.copy() for p in params)` when saving, and nothing written into params",
+                       implementation=_save_writes_back, container=True),
     ),
+    # Writing the new snapshot into the arrays saved earlier is fine; the caller replaces them anyway.
+    may_modify={"best_weights": lambda arguments: bool(arguments.get("improved"))},
     generic_hint="If improved or best_weights is None: return tuple(p.copy() for p in params); "
                  "otherwise return best_weights unchanged.",
 )
@@ -226,6 +289,7 @@ def _restore_cases():
 
 def _check_restore(fn):
     for label, inputs in _restore_cases():
+        set_case(label)
         expected = restore_best_weights(**_copy_inputs(inputs))
         mine = _copy_inputs(inputs)
         got = fn(**mine)
@@ -251,6 +315,13 @@ def _restore_only_when_stopped(params, best_weights, *, stopped_early):
     return params
 
 
+def _restore_swaps(params, best_weights, *, stopped_early):
+    if best_weights is not None:
+        for live, saved in zip(params, best_weights):
+            live[...], saved[...] = saved.copy(), live.copy()  # a swap: the snapshot now holds the last weights
+    return params
+
+
 register(
     "restore_best_weights",
     reference=restore_best_weights,
@@ -259,7 +330,13 @@ register(
         Mistake("restore_only_when_stopped_early", _restore_only_when_stopped,
                 "Restore whenever weights were saved, also when training ran out of epochs: the last epoch is "
                 "rarely the best one. (Keras restores at the end of training either way.)"),
+        modifies_input(restore_best_weights, "best_weights",
+                       "best_weights is the saved snapshot: the caller may restore it again (say, after evaluating "
+                       "the last weights) or compare against it, so only params are written",
+                       fix="`live[...] = saved`, reading the snapshot without writing into it",
+                       implementation=_restore_swaps, container=True),
     ),
+    may_modify={"params": True},  # restoring in place is the exercise
     generic_hint="When something was saved, copy each saved array into the matching live array in place "
                  "(live[...] = saved), whether or not training stopped early; then return params.",
 )

@@ -12,7 +12,7 @@ import numpy as np
 from ..batchnorm import (BatchNormCache, batchnorm_backward, batchnorm_eval_forward, batchnorm_forward,
                          update_running_stats)
 from ..gradcheck import numerical_gradient, rel_error
-from ._core import CheckFailed, Mistake, check_cases, compare_outputs, register
+from ._core import CheckFailed, Mistake, check_cases, compare_outputs, modifies_input, register, set_case
 
 _CACHE_FIELDS = BatchNormCache._fields
 
@@ -40,9 +40,22 @@ def _explain_mismatch(expected: tuple, got, *, rtol: float, atol: float) -> str 
 # ----------------------------------------------------------------------------- batchnorm_forward
 
 
+def _large_offset(rng, n, d, dtype, offset, spread):
+    """Features with a large mean and a small spread, where E[x^2] - E[x]^2 cancels catastrophically."""
+    x = (offset + spread * rng.standard_normal((n, d))).astype(dtype)
+    return x, rng.uniform(0.5, 2.0, d).astype(dtype), rng.standard_normal(d).astype(dtype)
+
+
+# Tolerances for the float32 case: any two-pass formula computed in float32 (x.mean, x.var, sums
+# divided by N) is within 1e-3 there; the one-pass formula is off by whole units or NaN.
+_FLOAT32_TOLERANCE = {"rtol": 1e-2, "atol": 1e-2}
+
+
 def _forward_cases():
     rng = np.random.default_rng(5000)
     tiny = np.column_stack([1e-3 * rng.standard_normal(5), np.full(5, 2.5), rng.standard_normal(5)])
+    x32, gamma32, beta32 = _large_offset(rng, 16, 4, np.float32, 1e4, 1.0)
+    x64, gamma64, beta64 = _large_offset(rng, 16, 3, np.float64, 1e8, 1.0)
     return [
         ("hand-sized case, x (4, 2)", {"x": np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0], [7.0, -2.0]]),
                                        "gamma": np.array([2.0, 0.5]), "beta": np.array([0.1, -1.0]),
@@ -56,19 +69,47 @@ def _forward_cases():
                                       "beta": np.zeros(5), "eps": 1e-5}),
         ("one feature, x (7, 1)", {"x": rng.standard_normal((7, 1)) * 3.0 + 1.0, "gamma": np.array([0.7]),
                                    "beta": np.array([-0.2]), "eps": 1e-5}),
+        ("float32 features with a large mean and a small spread (1e4 +- 1), x (16, 4)",
+         {"x": x32, "gamma": gamma32, "beta": beta32, "eps": 1e-5}, _FLOAT32_TOLERANCE),
+        ("float64 features with a huge mean and a small spread (1e8 +- 1, like timestamps), x (16, 3)",
+         {"x": x64, "gamma": gamma64, "beta": beta64, "eps": 1e-5}),
     ]
+
+
+_STABILITY_CASES = ("large mean and a small spread", "huge mean and a small spread")
+
+
+def _fragile_variance(fn, label, inputs, tolerance, case_fn) -> bool:
+    """Whether ``fn`` fails ``inputs`` only because of the offset: it passes the same spread around 0."""
+    if not any(marker in label for marker in _STABILITY_CASES):
+        return False
+    x = inputs["x"]
+    centered = {**inputs, "x": (x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)).astype(x.dtype)}
+    set_case(label + ", shifted to mean 0")
+    try:
+        got = fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in centered.items()})
+    except Exception:  # noqa: BLE001 - only refines the diagnosis
+        return False
+    expected = case_fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in centered.items()})
+    return compare_outputs(expected, got, **tolerance) is None
 
 
 def _check_forward(fn):
     cases = _forward_cases()
-    for label, inputs in cases:
+    for label, inputs, *options in cases:
+        tolerance = options[0] if options else {"rtol": 1e-6, "atol": 1e-8}
+        set_case(label)
         expected = batchnorm_forward(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
         got = fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
-        why = _explain_mismatch(expected, got, rtol=1e-6, atol=1e-8)
+        why = _explain_mismatch(expected, got, **tolerance)
         if why:
-            raise CheckFailed(label, inputs=inputs, expected=expected, got=got, reason=why)
-    return (f"{len(cases)} cases (a hand-sized one, a near-constant feature where eps matters, N = 2, D = 1) "
-            "match the reference: out and every cache entry.")
+            fragile = _fragile_variance(fn, label, inputs, tolerance, batchnorm_forward)
+            raise CheckFailed(label, inputs=inputs, expected=expected, got=got, reason=why,
+                              tolerance=(tolerance["rtol"], tolerance["atol"]),
+                              mistake="one_pass_variance" if fragile else None)
+    return (f"{len(cases)} cases (a hand-sized one, a near-constant feature where eps matters, N = 2, D = 1, "
+            "features with a large mean and a small spread in float32 and float64) match the reference: out and "
+            "every cache entry.")
 
 
 def _cache(mean, var, x_centered, inv_std, x_hat, gamma):
@@ -93,6 +134,24 @@ def _forward_eps_outside(x, gamma, beta, *, eps=1e-5):
     return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
 
 
+def _forward_one_pass(x, gamma, beta, *, eps=1e-5):
+    mean = x.mean(axis=0)
+    var = np.mean(x ** 2, axis=0) - mean ** 2  # E[x^2] - E[x]^2: cancels when |mean| >> std
+    xc = x - mean
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
+
+
+def _forward_centers_in_place(x, gamma, beta, *, eps=1e-5):
+    mean = x.mean(axis=0)
+    x -= mean  # x_centered, computed in the caller's array
+    var = np.mean(x * x, axis=0)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = x * inv_std
+    return gamma * x_hat + beta, _cache(mean, var, x, inv_std, x_hat, gamma)
+
+
 def _forward_wrong_axis(x, gamma, beta, *, eps=1e-5):
     mean = x.mean(axis=1, keepdims=True)
     xc = x - mean
@@ -101,6 +160,19 @@ def _forward_wrong_axis(x, gamma, beta, *, eps=1e-5):
     x_hat = xc * inv_std
     return gamma * x_hat + beta, _cache(mean, var, xc, inv_std, x_hat, gamma)
 
+
+def _affine_input_mistakes(reference_fn):
+    """Overwriting the learned scale or shift in place."""
+    return tuple(modifies_input(reference_fn, name, f"{name} is the layer's learned {what}: training continues from it",
+                                fix=f"`out = gamma * x_hat + beta`, not `{name} *= ...`")
+                 for name, what in (("gamma", "scale"), ("beta", "shift")))
+
+
+_ONE_PASS_HINT = ("var = mean(x**2) - mean(x)**2 is right on paper but cancels catastrophically in floating point: "
+                  "for features around 1e4 with spread 1 in float32 (or 1e8 in float64), mean(x**2) and "
+                  "mean(x)**2 agree in every digit the format keeps, so their difference is rounding noise, often "
+                  "negative, and sqrt(var + eps) gives NaN. Center first, then square: "
+                  "var = np.mean((x - mean)**2, axis=0) (two passes; x.var(axis=0) does the same).")
 
 register(
     "batchnorm_forward",
@@ -117,10 +189,17 @@ register(
         Mistake("wrong_axis", _forward_wrong_axis,
                 "The statistics are per feature, over the batch: x.mean(axis=0), giving shape (D,). Averaging "
                 "over axis=1 normalizes each sample across its features (that is layer norm)."),
+        Mistake("one_pass_variance", _forward_one_pass, _ONE_PASS_HINT),
+        modifies_input(batchnorm_forward, "x",
+                       "x is the previous layer's output: its backward pass, and the cell right after this one "
+                       "(which prints x's mean and std), still read it; `x -= mean` turns it into x_centered",
+                       fix="`x_centered = x - mean`, not `x -= mean`", implementation=_forward_centers_in_place),
+        *_affine_input_mistakes(batchnorm_forward),
     ),
     generic_hint="mean = x.mean(axis=0); var = np.mean((x - mean)**2, axis=0); inv_std = 1/np.sqrt(var + eps); "
                  "x_hat = (x - mean) * inv_std; out = gamma * x_hat + beta; "
                  "return out, (mean, var, x - mean, inv_std, x_hat, gamma).",
+    output_names=("out", "cache"),
 )
 
 # ----------------------------------------------------------------------------- update_running_stats
@@ -165,6 +244,22 @@ def _running_inverted_correction(running_mean, running_var, batch_mean, batch_va
             (1 - momentum) * running_var + momentum * batch_var * (count - 1) / count)
 
 
+def _running_in_place(running_mean, running_var, batch_mean, batch_var, *, count, momentum=0.1):
+    running_mean *= 1 - momentum  # PyTorch updates its buffers in place; this function returns new ones
+    running_mean += momentum * batch_mean
+    running_var *= 1 - momentum
+    running_var += momentum * batch_var * count / (count - 1)
+    return running_mean, running_var
+
+
+_RUNNING_WHY = ("update_running_stats returns the new statistics and leaves the old ones alone: the caller "
+                "decides whether to store them (batchnorm_layer_forward in evaluation mode must not change them "
+                "at all), and code holding the old arrays, such as a saved checkpoint or a before/after "
+                "comparison, would see them change behind its back")
+_BATCH_STATS_WHY = ("the batch statistics come from the forward pass's cache, which the backward pass still "
+                    "needs")
+
+
 register(
     "update_running_stats",
     reference=update_running_stats,
@@ -178,10 +273,20 @@ register(
                 "count) by count / (count - 1) before mixing it in."),
         Mistake("inverted_correction", _running_inverted_correction,
                 "The correction goes the other way: the unbiased variance is larger, batch_var * count / (count - 1)."),
+        modifies_input(update_running_stats, "running_mean", _RUNNING_WHY,
+                       fix="`new_mean = running_mean + momentum * (batch_mean - running_mean)`, not `running_mean *= ...`",
+                       implementation=_running_in_place),
+        modifies_input(update_running_stats, "running_var", _RUNNING_WHY,
+                       fix="`new_var = (1 - momentum) * running_var + ...`, not `running_var *= ...`"),
+        modifies_input(update_running_stats, "batch_mean", _BATCH_STATS_WHY,
+                       fix="`momentum * batch_mean` as a new array, not `batch_mean *= momentum`"),
+        modifies_input(update_running_stats, "batch_var", _BATCH_STATS_WHY,
+                       fix="`unbiased = batch_var * count / (count - 1)`, not `batch_var *= count / (count - 1)`"),
     ),
     generic_hint="Mix in the new batch with weight momentum: mean <- (1 - momentum) * running_mean + momentum * "
                  "batch_mean; variance <- (1 - momentum) * running_var + momentum * (unbiased batch variance), "
                  "where the unbiased variance is batch_var * count / (count - 1).",
+    output_names=("new_mean", "new_var"),
 )
 
 # ----------------------------------------------------------------------------- batchnorm_layer_forward
@@ -211,19 +316,30 @@ def _layer_cases():
                 "beta": rng.standard_normal(d), "running_mean": rng.standard_normal(d),
                 "running_var": rng.uniform(0.5, 3.0, d), "training": training, **extra}
 
+    x32, gamma32, beta32 = _large_offset(rng, 16, 3, np.float32, 1e4, 1.0)
+    stats32 = {"running_mean": np.full(3, 1e4, np.float32), "running_var": np.ones(3, np.float32)}
     return [
         ("training, x (5, 3)", case(5, 3, True)),
         ("evaluation, x (4, 3)", case(4, 3, False)),
         ("training, x (8, 2), momentum 0.3, eps 1e-3", case(8, 2, True, momentum=0.3, eps=1e-3)),
         ("evaluation of a single sample, x (1, 4)", case(1, 4, False)),
         ("evaluation, x (6, 2), eps 1e-2", case(6, 2, False, eps=1e-2)),
+        ("training on float32 features with a large mean and a small spread (1e4 +- 1), x (16, 3)",
+         {"x": x32, "gamma": gamma32, "beta": beta32, **stats32, "training": True}, _FLOAT32_TOLERANCE),
     ]
 
 
 def _check_layer(fn):
-    n = check_cases(fn, batchnorm_layer_forward, _layer_cases(), rtol=1e-6, atol=1e-8)
-    return (f"{n} cases match: training normalizes with batch statistics and updates the running ones; "
-            "evaluation (even of a single sample) uses the running statistics and leaves them alone.")
+    try:
+        n = check_cases(fn, batchnorm_layer_forward, _layer_cases(), rtol=1e-6, atol=1e-8)
+    except CheckFailed as failure:
+        tolerance = dict(zip(("rtol", "atol"), failure.tolerance or (1e-6, 1e-8)))
+        if _fragile_variance(fn, failure.case, failure.inputs or {}, tolerance, batchnorm_layer_forward):
+            failure.mistake = "one_pass_variance"
+        raise
+    return (f"{n} cases match: training normalizes with batch statistics (also for float32 features with a large "
+            "mean) and updates the running ones; evaluation (even of a single sample) uses the running statistics "
+            "and leaves them alone.")
 
 
 def _batch_stats(x, eps):
@@ -260,6 +376,27 @@ def _layer_train_running_stats(x, gamma, beta, running_mean, running_var, *, tra
     return out, running_mean.copy(), running_var.copy()
 
 
+def _layer_one_pass(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    if not training:
+        return batchnorm_layer_forward(x, gamma, beta, running_mean, running_var, training=False, eps=eps)
+    out, cache = _forward_one_pass(x, gamma, beta, eps=eps)
+    m = len(x)
+    return (out, (1 - momentum) * running_mean + momentum * cache.mean,
+            (1 - momentum) * running_var + momentum * cache.var * m / (m - 1))
+
+
+def _layer_updates_in_place(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    if not training:
+        return batchnorm_layer_forward(x, gamma, beta, running_mean, running_var, training=False, eps=eps)
+    out, cache = batchnorm_forward(x, gamma, beta, eps=eps)
+    m = len(x)
+    running_mean *= 1 - momentum  # PyTorch-style buffer update, into the caller's arrays
+    running_mean += momentum * cache.mean
+    running_var *= 1 - momentum
+    running_var += momentum * cache.var * m / (m - 1)
+    return out, running_mean, running_var
+
+
 def _layer_not_updated(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     if training:
         _, _, x_hat = _batch_stats(x, eps)
@@ -285,10 +422,26 @@ register(
         Mistake("running_stats_not_updated", _layer_not_updated,
                 "In training mode the running statistics must be updated with this batch's statistics "
                 "(update_running_stats with count = N); otherwise evaluation uses mean 0, variance 1 forever."),
+        Mistake("one_pass_variance", _layer_one_pass, _ONE_PASS_HINT),
+        modifies_input(batchnorm_layer_forward, "running_mean",
+                       "the function returns the new running statistics and must leave the ones it was given "
+                       "alone (in evaluation mode it must not change them at all); the caller may still hold the "
+                       "old arrays, for a checkpoint or a before/after comparison",
+                       fix="`new_mean = (1 - momentum) * running_mean + momentum * mean`, returned, not "
+                           "`running_mean *= ...`", implementation=_layer_updates_in_place),
+        modifies_input(batchnorm_layer_forward, "running_var",
+                       "the function returns the new running statistics and must leave the ones it was given "
+                       "alone; the caller may still hold the old arrays",
+                       fix="`new_var = (1 - momentum) * running_var + ...`, returned, not `running_var *= ...`"),
+        modifies_input(batchnorm_layer_forward, "x",
+                       "x is the previous layer's output, which its backward pass still reads",
+                       fix="`x_centered = x - mean`, not `x -= mean`"),
+        *_affine_input_mistakes(batchnorm_layer_forward),
     ),
     generic_hint="Training: normalize with your batchnorm_forward (batch statistics), then pass the cache's mean "
                  "and var to update_running_stats with count = N. Evaluation: "
                  "gamma * (x - running_mean) / sqrt(running_var + eps) + beta, running statistics returned unchanged.",
+    output_names=("out", "new_running_mean", "new_running_var"),
 )
 
 # ----------------------------------------------------------------------------- the two backwards
@@ -349,19 +502,18 @@ def _make_backward_check(reference_fn):
         _, cache = batchnorm_forward(x, gamma, beta, eps=1e-5)
         numeric = _bn_loss_grads(x.copy(), gamma.copy(), beta.copy(), dout, 1e-5)
         inputs = {"dout": dout, "cache": cache}
+        case = "gradient check against central differences, x (6, 4)"
+        set_case(case)
         got = fn(dout=dout.copy(), cache=BatchNormCache(*(np.copy(c) for c in cache)))
-        why = compare_outputs(numeric, got, rtol=1e-5, atol=1e-8, check_dtype=False)
-        if why and isinstance(got, (tuple, list)) and len(got) == 3:
-            why = next(filter(None, (compare_outputs(e, g, rtol=1e-5, atol=1e-8, check_dtype=False, path=name)
-                                     for name, e, g in zip(("dx", "dgamma", "dbeta"), numeric, got))), why)
+        why = compare_outputs(numeric, got, rtol=1e-5, atol=1e-8, check_dtype=False, names=_GRADIENTS)
         if why:
             detail = ""
             if isinstance(got, (tuple, list)) and len(got) == 3 and all(
                     isinstance(g, np.ndarray) and g.shape == e.shape for g, e in zip(got, numeric)):
                 detail = " (relative errors dx {:.1e}, dgamma {:.1e}, dbeta {:.1e}; want < 1e-6)".format(
                     *(rel_error(g, e) for g, e in zip(got, numeric)))
-            raise CheckFailed("gradient check against central differences, x (6, 4)", inputs=inputs,
-                              expected=numeric, got=got, reason=why + detail)
+            raise CheckFailed(case, inputs=inputs, expected=numeric, got=got, reason=why + detail,
+                              tolerance=(1e-5, 1e-8))
         errors = [rel_error(g, e) for g, e in zip(got, numeric)]
         n = check_cases(fn, reference_fn, _backward_cases(), rtol=1e-6, atol=1e-9)
         return (f"dx, dgamma, dbeta agree with central differences of the forward pass (largest relative error "
@@ -398,6 +550,23 @@ def _backward_missing_1_over_n(dout, cache):
     return dx, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)
 
 
+_GRADIENTS = ("dx", "dgamma", "dbeta")
+
+
+def _backward_swapped(dout, cache):
+    dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+    return dx, dbeta, dgamma
+
+
+def _backward_in_place(dout, cache):
+    mean, var, x_centered, inv_std, x_hat, gamma = cache
+    n = dout.shape[0]
+    dbeta, dgamma = dout.sum(axis=0), np.sum(dout * x_hat, axis=0)
+    dout *= gamma  # dx_hat, computed in the caller's upstream gradient
+    dx = (inv_std / n) * (n * dout - dout.sum(axis=0) - x_hat * np.sum(dout * x_hat, axis=0))
+    return dx, dgamma, dbeta
+
+
 _MEAN_TERM_HINT = ("The mean depends on every x_i, so every x_i also gets gradient through it: dx needs the "
                    "term -sum(dx_hat)/N (in the graph: dmean = -sum(dx_centered), dx += dmean / N). Without it "
                    "the columns of dx do not sum to zero.")
@@ -409,13 +578,32 @@ _BACKWARD_MISTAKES = (
     Mistake("forgot_mean_term", _backward_no_mean_term, _MEAN_TERM_HINT),
     Mistake("stats_as_constants", _backward_stats_constant, _CONSTANT_HINT),
     Mistake("forgot_gamma", _backward_no_gamma, _GAMMA_HINT),
+    Mistake("swapped_dgamma_dbeta", _backward_swapped,
+            "dgamma and dbeta are swapped. out = gamma * x_hat + beta, so dbeta = dout.sum(axis=0) (beta is added "
+            "to every sample) and dgamma = (dout * x_hat).sum(axis=0) (gamma multiplies x_hat); return "
+            "(dx, dgamma, dbeta) in that order."),
 )
+
+
+def _backward_input_mistakes(reference_fn):
+    return (
+        modifies_input(reference_fn, "dout",
+                       "dout is the upstream gradient: it may feed other branches of the network, and the gradient "
+                       "check calls backward again with the same dout",
+                       fix="`dx_hat = gamma * dout`, a new array, not `dout *= gamma`",
+                       implementation=_backward_in_place),
+        modifies_input(reference_fn, "cache",
+                       "the cache belongs to the forward pass: computing the gradient again (a gradient check, or a "
+                       "second loss) must start from the same x_hat, inv_std and gamma",
+                       fix="`dx_hat = gamma * dout`, not `x_hat *= ...` or `gamma *= ...`", container=True),
+    )
 
 register(
     "batchnorm_backward_graph",
     reference=batchnorm_backward_graph,
     run_checks=_make_backward_check(batchnorm_backward_graph),
-    mistakes=_BACKWARD_MISTAKES,
+    mistakes=(*_BACKWARD_MISTAKES, *_backward_input_mistakes(batchnorm_backward_graph)),
+    output_names=_GRADIENTS,
     generic_hint="Walk the graph backwards: out -> x_hat -> (x_centered, inv_std) -> std -> var -> x_centered "
                  "-> mean -> x. x_centered gets gradient from two places (x_hat and var): add them before the "
                  "mean node.",
@@ -430,7 +618,9 @@ register(
         Mistake("missing_1_over_n", _backward_missing_1_over_n,
                 "The compact form has a 1/N in front: dx = (inv_std / N) * (N * dx_hat - sum(dx_hat) - "
                 "x_hat * sum(dx_hat * x_hat)), sums over axis 0."),
+        *_backward_input_mistakes(batchnorm_backward),
     ),
+    output_names=_GRADIENTS,
     generic_hint="dx_hat = gamma * dout; dx = (inv_std / N) * (N * dx_hat - dx_hat.sum(axis=0) - "
                  "x_hat * (dx_hat * x_hat).sum(axis=0)); dgamma = (dout * x_hat).sum(axis=0); "
                  "dbeta = dout.sum(axis=0).",
