@@ -124,3 +124,43 @@ def check_training(training, where: str) -> bool:
 def check_probability(value, name: str = "drop_prob") -> float:
     """Require a finite probability in [0, 1]."""
     return check_real(value, name, low=0.0, high=1.0)
+
+
+def check_bool(value, name: str, where: str = "") -> bool:
+    """Require a bool (Python's or NumPy's); a string such as ``"False"`` is truthy, so it is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{_prefix(where)}{name} must be True or False, got {describe(value)} "
+                    f"of type {type(value).__name__}")
+
+
+def check_float_dtype(dtype, name: str = "dtype", where: str = "") -> np.dtype:
+    """Require a floating dtype such as ``np.float32`` (an int or bool dtype would truncate the weights)."""
+    try:
+        resolved = None if dtype is None or isinstance(dtype, (bool, numbers.Number)) else np.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved = None
+    if resolved is None or not np.issubdtype(resolved, np.floating):
+        got = f"dtype {resolved}" if resolved is not None else f"{describe(dtype)} of type {type(dtype).__name__}"
+        raise TypeError(f"{_prefix(where)}{name} must be a floating dtype such as np.float32 (training) or "
+                        f"np.float64 (gradient checks), got {got}")
+    return resolved
+
+
+def check_number(value, name: str, where: str = "") -> float:
+    """Require a real number (NaN and +-inf allowed, bool refused); returns it as a Python float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{_prefix(where)}{name} must be a real number, got {describe(value)} "
+                        f"of type {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:  # an int too big for a float, e.g. 10**400
+        raise ValueError(f"{_prefix(where)}{name} must fit in a float, got {describe(value)}") from None
+
+
+def check_callable(fn, name: str, where: str = "", expected: str = "a function") -> None:
+    """Require something callable (a function, a lambda, an object with ``__call__``)."""
+    if not callable(fn):
+        raise TypeError(f"{_prefix(where)}{name} must be {expected}, got {describe(fn)} of type {type(fn).__name__}")

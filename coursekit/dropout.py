@@ -48,22 +48,33 @@ def dropout_backward(dout: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     ``mask = None`` (evaluation mode) passes ``dout`` through. Shapes: dout like the
     forward output; mask the same shape, or broadcastable to it (spatial dropout).
     """
-    check_array(dout, "dout", where="dropout_backward")
+    where = "dropout_backward"
+    check_array(dout, "dout", where=where)
     if mask is None:
         return dout
-    check_array(mask, "mask", where="dropout_backward")
+    _check_mask(mask, where)
     try:
-        np.broadcast_shapes(mask.shape, dout.shape)
+        fits = mask.ndim == dout.ndim and np.broadcast_shapes(mask.shape, dout.shape) == dout.shape
     except ValueError:
-        raise ValueError(f"dropout_backward: mask of shape {mask.shape} does not fit dout of shape {dout.shape}; "
+        fits = False
+    if not fits:  # the mask may broadcast to dout (spatial dropout), never dout to the mask
+        raise ValueError(f"{where}: mask of shape {mask.shape} does not fit dout of shape {dout.shape}; "
                          "pass the mask returned by the forward pass") from None
     return dout * mask
 
 
-def _check_nchw(x, where: str) -> None:
-    check_array(x, "x", where=where)
+def _check_mask(mask, where: str) -> None:
+    """A dropout mask holds 0 or 1/keep_prob: finite, non-negative floats."""
+    check_array(mask, "mask", where=where)
+    if not np.all(mask >= 0) or not np.all(np.isfinite(mask)):
+        raise ValueError(f"{where}: mask must hold 0 or 1/keep_prob (finite, >= 0) as returned by the forward pass, "
+                         f"got values from {np.min(mask)} to {np.max(mask)}")
+
+
+def _check_nchw(x, where: str, name: str = "x") -> None:
+    check_array(x, name, where=where)
     if x.ndim != 4:
-        raise ValueError(f"{where}: x must be 4-D feature maps (N, C, H, W), got a {x.ndim}-D array of shape "
+        raise ValueError(f"{where}: {name} must be 4-D feature maps (N, C, H, W), got a {x.ndim}-D array of shape "
                          f"{x.shape}; for (N, D) activations use element-wise dropout")
 
 
@@ -87,11 +98,15 @@ def spatial_dropout_forward(x: np.ndarray, drop_prob: float, *, rng: np.random.G
 
 def spatial_dropout_backward(dout: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Gradient of spatial dropout: ``dx = dout * mask`` with the (N, C, 1, 1) mask broadcast."""
-    _check_nchw(dout, "spatial_dropout_backward")
-    if mask is not None and (mask.ndim != 4 or mask.shape[:2] != dout.shape[:2] or mask.shape[2:] != (1, 1)):
-        raise ValueError(f"spatial_dropout_backward: mask must have shape {dout.shape[:2] + (1, 1)}, "
-                         f"got {getattr(mask, 'shape', type(mask).__name__)}")
-    return dropout_backward(dout, mask)
+    where = "spatial_dropout_backward"
+    _check_nchw(dout, where, "dout")
+    if mask is None:
+        return dout
+    _check_mask(mask, where)
+    if mask.shape != dout.shape[:2] + (1, 1):
+        raise ValueError(f"{where}: mask must have shape {dout.shape[:2] + (1, 1)}, got {mask.shape}; one entry per "
+                         f"sample and channel of dout {dout.shape}, as returned by the forward pass")
+    return dout * mask
 
 
 class Dropout(Layer):

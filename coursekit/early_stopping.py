@@ -5,8 +5,23 @@ The per-epoch decision (monitored value ``current``, best value so far ``best``,
 
 * min mode: ``current`` improves when ``current < best - min_delta``;
   max mode: when ``current > best + min_delta``. Equal is not an improvement, a change
-  smaller than ``min_delta`` is not an improvement, and NaN never is (every comparison
-  with NaN is False).
+  smaller than ``min_delta`` is not an improvement, a change of exactly ``min_delta`` is not
+  an improvement, and NaN never is (every comparison with NaN is False).
+* "Exactly" survives floating point. In float64, ``0.07 - 0.01`` is ``0.06000000000000001``,
+  so the literal test ``0.06 < 0.07 - 0.01`` calls a step of exactly 0.01 an improvement.
+  With ``min_delta > 0`` the gain (``best - current`` in min mode, ``current - best`` in max
+  mode) must therefore exceed ``min_delta`` by more than a rounding tolerance,
+  ``ROUNDING_TOLERANCE * max(|best|, |current|, min_delta)`` with ``ROUNDING_TOLERANCE =
+  8 * 2.2e-16`` (8 float64 machine epsilons). Why 8: writing best, current and min_delta as
+  float64 numbers rounds each by at most half an epsilon (relative), and the two subtractions
+  add at most about two more, so an exact decimal step is off by at most ~3.5 epsilons of
+  the largest magnitude; 8 leaves room for values that went through a few more operations
+  (e.g. ``1 - 3 * 0.1``). The rule is scale-free: multiplying best, current and min_delta by
+  any power of ten changes no decision, and every step larger than min_delta by more than
+  ~2e-15 of the values' magnitude counts (a step of 1.001 * min_delta counts as long as the
+  values are below ~5e11 times min_delta). With ``min_delta = 0`` the test is exact
+  (``current < best``: any decrease improves, equal does not), and so it is when ``best`` or
+  ``current`` is infinite.
 * Keras order: ``wait += 1``; on an improvement ``best = current`` and ``wait = 0`` and the
   epoch never stops training; otherwise stop when ``wait >= patience`` (never at epoch 0).
 
@@ -22,12 +37,15 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_int, check_real, describe
+from ._validation import check_bool, check_int, check_number, check_real, describe
 
 __all__ = ["is_improvement", "early_stopping_step", "save_best_weights", "restore_best_weights",
-           "EarlyStopping"]
+           "EarlyStopping", "ROUNDING_TOLERANCE"]
 
 _MODES = ("auto", "min", "max")
+
+ROUNDING_TOLERANCE = 8 * float(np.finfo(np.float64).eps)
+"""Relative float64 tolerance under which a gain equal to ``min_delta`` is "exactly min_delta" (not an improvement)."""
 
 
 def _check_mode(mode, *, allow_auto: bool) -> str:
@@ -40,13 +58,38 @@ def _check_mode(mode, *, allow_auto: bool) -> str:
 def is_improvement(current: float, reference: float, *, min_delta: float, mode: str) -> bool:
     """Whether ``current`` beats ``reference`` by more than ``min_delta``.
 
-    min mode: ``current < reference - min_delta``; max mode: ``current > reference + min_delta``.
-    Equal values and NaN (in either argument) are never an improvement.
+    min mode: ``current < reference - min_delta``; max mode: ``current > reference + min_delta``,
+    in float64, with a change of exactly ``min_delta`` never an improvement despite rounding
+    (see the module docstring: the gain must exceed min_delta by more than
+    ``ROUNDING_TOLERANCE * max(|current|, |reference|, min_delta)``; with min_delta = 0 the test
+    is exact). Equal values and NaN (in either argument) are never an improvement.
+    current, reference: real numbers (NaN and +-inf allowed); min_delta: finite, >= 0;
+    mode: "min" or "max".
     """
-    _check_mode(mode, allow_auto=False)
-    if mode == "min":
-        return bool(current < reference - min_delta)
-    return bool(current > reference + min_delta)
+    where = "is_improvement"
+    current = check_number(current, "current", where)
+    reference = check_number(reference, "reference", where)
+    min_delta = _check_min_delta(min_delta, where)
+    return _improves(current, reference, min_delta, _check_mode(mode, allow_auto=False))
+
+
+def _improves(current: float, reference: float, min_delta: float, direction: str) -> bool:
+    """``is_improvement`` for validated floats."""
+    if math.isnan(current) or math.isnan(reference):
+        return False
+    gain = reference - current if direction == "min" else current - reference
+    if min_delta == 0.0 or not (math.isfinite(current) and math.isfinite(reference)):
+        return gain > min_delta  # exact: no rounding to forgive (inf - inf is NaN: False)
+    return gain - min_delta > ROUNDING_TOLERANCE * max(abs(current), abs(reference), min_delta)
+
+
+def _check_min_delta(min_delta, where: str) -> float:
+    """A finite min_delta >= 0 (Keras silently takes abs() of a negative one: here it is an error)."""
+    value = check_real(min_delta, "min_delta")
+    if value < 0:
+        raise ValueError(f"{where}: min_delta must be >= 0.0, got {value}; it is the amount a change must exceed "
+                         f"to count as an improvement (did you mean {-value}?)")
+    return value
 
 
 def early_stopping_step(best: float, wait: int, current: float, *, min_delta: float, patience: int,
@@ -54,14 +97,25 @@ def early_stopping_step(best: float, wait: int, current: float, *, min_delta: fl
     """One epoch of the early-stopping decision (Keras 3 order, no baseline).
 
     best: best monitored value so far (``inf`` in min mode / ``-inf`` in max mode before any epoch)
-    wait: epochs since the last improvement
+    wait: epochs since the last improvement (an integer >= 0)
     current: this epoch's monitored value (may be NaN: never an improvement)
+    min_delta: finite, >= 0; patience: an integer >= 0; mode: "min" or "max"
     returns ``(best, wait, improved, stop)``:
-      ``wait += 1``; if ``current`` beats ``best`` by more than ``min_delta`` then
+      ``wait += 1``; if ``current`` beats ``best`` by more than ``min_delta`` (``is_improvement``:
+      a change of exactly min_delta does not, despite float rounding) then
       ``best = current``, ``wait = 0``, ``stop = False``; otherwise ``stop = wait >= patience``.
+    best is returned as a Python float. Wrong types, a negative or NaN ``min_delta``, a
+    negative ``patience`` or ``wait`` are a ``TypeError``/``ValueError`` naming the argument.
     """
+    where = "early_stopping_step"
+    best = check_number(best, "best", where)
+    wait = check_int(wait, "wait", low=0)
+    current = check_number(current, "current", where)
+    min_delta = _check_min_delta(min_delta, where)
+    patience = check_int(patience, "patience", low=0)
+    direction = _check_mode(mode, allow_auto=False)
     wait = wait + 1
-    if is_improvement(current, best, min_delta=min_delta, mode=mode):
+    if _improves(current, best, min_delta, direction):
         return current, 0, True, False
     return best, wait, False, wait >= patience
 
@@ -74,6 +128,11 @@ def save_best_weights(params: tuple, best_weights: tuple | None, *, improved: bo
     returns: a tuple of *copies* of ``params`` when ``improved`` or when nothing is saved
     yet (so there is always something to restore); otherwise ``best_weights`` unchanged.
     """
+    where = "save_best_weights"
+    params = _check_arrays(params, "params", where)
+    improved = check_bool(improved, "improved", where)
+    if best_weights is not None:
+        _check_arrays(best_weights, "best_weights", where, like=params)
     if improved or best_weights is None:
         return tuple(np.array(p, copy=True) for p in params)
     return best_weights
@@ -88,10 +147,32 @@ def restore_best_weights(params: tuple, best_weights: tuple | None, *, stopped_e
       it does not change what happens
     returns: ``params`` (the same arrays, now holding the saved values)
     """
+    where = "restore_best_weights"
+    _check_arrays(params, "params", where)
+    check_bool(stopped_early, "stopped_early", where)
     if best_weights is not None:
+        _check_arrays(best_weights, "best_weights", where, like=params)
         for live, saved in zip(params, best_weights):
             live[...] = saved
     return params
+
+
+def _check_arrays(arrays, name: str, where: str, *, like=None) -> tuple:
+    """A tuple/list of numpy arrays; with ``like``, one per array of ``like``, shape for shape."""
+    if not isinstance(arrays, (tuple, list)):
+        raise TypeError(f"{where}: {name} must be a tuple of numpy arrays, e.g. tuple(p.value for p in "
+                        f"model.parameters()), got {describe(arrays)} of type {type(arrays).__name__}")
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{where}: {name}[{i}] must be a numpy array, got {describe(a)} of type {type(a).__name__}")
+    if like is not None:
+        if len(arrays) != len(like):
+            raise ValueError(f"{where}: {name} has {len(arrays)} arrays but params has {len(like)}; "
+                             "save and restore the same model's parameters")
+        for i, (a, b) in enumerate(zip(arrays, like)):
+            if a.shape != b.shape:
+                raise ValueError(f"{where}: {name}[{i}] has shape {a.shape} but params[{i}] has shape {b.shape}")
+    return tuple(arrays)
 
 
 def _auto_mode(monitor: str) -> str:
@@ -126,6 +207,25 @@ class EarlyStopping:
     monitored epoch), ``best_epoch``, ``wait``, ``stopped_epoch`` (0-based; 0 means it did not
     stop: it never stops at epoch 0), ``stop_reason`` (a sentence, None unless it stopped),
     ``best_weights`` (the saved state dict or None).
+
+    Deliberate differences from Keras 3's ``EarlyStopping``:
+
+    * **NaN never becomes best.** Keras 3 starts from ``best = None`` and takes the first
+      monitored value as best whatever it is, so a NaN in the first monitored epoch becomes
+      ``best`` and, since nothing compares better than NaN, no later epoch ever improves.
+      Here a NaN is never an improvement (a ``RuntimeWarning`` says so): ``best`` stays
+      ``inf``/``-inf`` until a real value arrives, and the wait counter runs as for any
+      epoch without improvement.
+    * **float64, and exact steps of min_delta.** Keras compares with backend ops on float32
+      tensors, ``current + min_delta < best`` (min mode), where rounding can call a change of
+      exactly ``min_delta`` an improvement (0.06 after 0.07 with min_delta 0.01). Here the
+      comparison is in float64 and a change of exactly ``min_delta`` is never an improvement
+      (see ``is_improvement`` and the module docstring for the tolerance).
+    * **Mistakes are errors.** Keras warns and carries on for an unknown ``mode`` (falls back to
+      auto), a negative ``min_delta`` (uses ``abs``) and a monitored metric missing from the
+      logs (skips the epoch); here each is a ``ValueError`` naming the value. ``mode="auto"``
+      decides from the name (``...loss``/``...error``: min; accuracy-like: max), where Keras also
+      asks the compiled metric for its direction.
     """
 
     def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0, patience: int = 0,
@@ -135,7 +235,7 @@ class EarlyStopping:
             raise TypeError(f"EarlyStopping: monitor must be the name of a logged metric such as 'val_loss', "
                             f"got {describe(monitor)} of type {type(monitor).__name__}")
         self.monitor = monitor
-        self.min_delta = check_real(min_delta, "min_delta", low=0.0)
+        self.min_delta = _check_min_delta(min_delta, "EarlyStopping")
         self.patience = check_int(patience, "patience", low=0)
         _check_mode(mode, allow_auto=True)
         self.mode = mode
@@ -196,13 +296,12 @@ class EarlyStopping:
                           f"improvement (wait becomes {self.wait + 1}, patience {self.patience})",
                           RuntimeWarning, stacklevel=2)
         self.wait += 1
-        if is_improvement(current, self.best, min_delta=self.min_delta, mode=self.direction):
+        if _improves(current, self.best, self.min_delta, self.direction):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self._save_weights()
             # wait restarts only when the epoch beats both the best so far and the baseline
-            if self.baseline is None or is_improvement(current, self.baseline, min_delta=self.min_delta,
-                                                       mode=self.direction):
+            if self.baseline is None or _improves(current, self.baseline, self.min_delta, self.direction):
                 self.wait = 0
             return False
         if self.wait >= self.patience and epoch > 0:
@@ -220,8 +319,7 @@ class EarlyStopping:
         self.best_weights = self.model.state_dict()  # copies, never views
 
     def _describe_stop(self, epoch: int) -> str:
-        if self.baseline is not None and not is_improvement(self.best, self.baseline, min_delta=self.min_delta,
-                                                             mode=self.direction):
+        if self.baseline is not None and not _improves(self.best, self.baseline, self.min_delta, self.direction):
             why = (f"{self.monitor} never beat baseline={self.baseline:.6g} by more than "
                    f"min_delta={self.min_delta:g} in {self.wait} monitored epochs")
         else:

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ._progress import ProgressBar
 from ._validation import check_int, describe
 
 __all__ = ["SeedStreams", "seed_streams", "run_seeds", "summarize", "PairedComparison", "compare_paired",
-           "results_table", "is_lower_better"]
+           "results_table", "is_lower_better", "EarlyStoppingSnapshot"]
 
 
 @dataclass(frozen=True)
@@ -74,27 +74,35 @@ def run_seeds(run: Callable[[SeedStreams], dict], seeds, *, desc: str = "seeds",
 
     ``run`` returns a dict of numbers (e.g. ``{"val_loss": 0.31, "test_accuracy": 0.87}``);
     a non-finite value raises ``ValueError`` naming the seed and the metric, so a diverged run
-    is never averaged silently. A progress bar counts the seeds (``progress=False`` hides it).
+    is never averaged silently. A progress bar counts the seeds (``progress=False``, or the
+    environment variable ``COURSEKIT_PROGRESS=0``, hides it; an exception removes it).
     """
     if not callable(run):
         raise TypeError(f"run must be a function of SeedStreams returning a dict of metrics, got {describe(run)}")
     seeds = _check_seeds(seeds)
     results = []
-    for seed in tqdm(seeds, desc=desc, unit="seed", disable=not progress, leave=False):
-        metrics = run(seed_streams(seed))
-        if not isinstance(metrics, dict) or not metrics:
-            raise TypeError(f"run must return a non-empty dict of metrics, got {describe(metrics)} for seed {seed}")
-        row = {"seed": seed}
-        for key, value in metrics.items():
-            if key == "seed":
-                raise ValueError("run's metrics must not use the key 'seed': run_seeds adds it")
-            if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-                raise TypeError(f"metric {key!r} of seed {seed} must be a number, got {describe(value)}")
-            if not math.isfinite(float(value)):
-                raise ValueError(f"metric {key!r} of seed {seed} is {float(value)}: the run diverged or failed")
-            row[key] = float(value)
-        results.append(row)
+    with ProgressBar(len(seeds), desc=desc, unit="seed", enabled=progress, where="run_seeds") as bar:
+        for seed in seeds:
+            results.append(_run_one_seed(run, seed))
+            bar.advance()
     return results
+
+
+def _run_one_seed(run, seed: int) -> dict[str, float]:
+    """``run(seed_streams(seed))`` with its metrics checked, plus ``"seed"``."""
+    metrics = run(seed_streams(seed))
+    if not isinstance(metrics, dict) or not metrics:
+        raise TypeError(f"run must return a non-empty dict of metrics, got {describe(metrics)} for seed {seed}")
+    row = {"seed": seed}
+    for key, value in metrics.items():
+        if key == "seed":
+            raise ValueError("run's metrics must not use the key 'seed': run_seeds adds it")
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+            raise TypeError(f"metric {key!r} of seed {seed} must be a number, got {describe(value)}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"metric {key!r} of seed {seed} is {float(value)}: the run diverged or failed")
+        row[key] = float(value)
+    return row
 
 
 def _column(results: list[dict], metric: str, where: str) -> np.ndarray:
@@ -109,14 +117,24 @@ def _column(results: list[dict], metric: str, where: str) -> np.ndarray:
 
 def summarize(values) -> tuple[float, float]:
     """``(mean, sd)`` of per-seed values; sd is the sample standard deviation (ddof = 1), 0 for one value."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise TypeError(f"summarize: values must be a list or array of numbers, got {describe(values)}")
+    try:
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"summarize: values must be numbers, got {describe(values)}") from None
     if values.size == 0:
         raise ValueError("summarize: values is empty")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"summarize: values contain {int(np.sum(~np.isfinite(values)))} non-finite value(s) "
+                         f"(NaN or inf), got {describe(values)}; a diverged run must not be averaged")
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
 def is_lower_better(metric: str) -> bool:
     """True for losses and errors, False for accuracy-like metrics (judged by the name, as Keras's mode='auto')."""
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be the name of a metric such as 'val_loss', got {describe(metric)}")
     name = metric.lower()
     if "loss" in name or "error" in name:
         return True
@@ -217,3 +235,63 @@ def results_table(results: dict[str, list[dict]], metrics: list[str], *, digits:
     n = set(counts.values())
     seeds_note = f"mean ± sd over {n.pop()} seeds" if len(n) == 1 else f"mean ± sd over seeds ({counts})"
     return "\n".join([seeds_note, line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+class EarlyStoppingSnapshot:
+    """A callback that watches a run as ``EarlyStopping`` would, without stopping it.
+
+    Early stopping only decides *when* a run ends; it does not change the epochs before
+    that. So one full run gives two results: its final weights, and the weights a run with
+    ``EarlyStopping(monitor, restore_best_weights=True, **options)`` would have ended with.
+    After training, ``weights`` holds the latter (a state dict: load it with
+    ``model.load_state_dict(snapshot.weights)`` once the full run has been scored),
+    ``stopped_epoch`` where that run would have stopped (0-based; None if it would have
+    used every epoch, in which case ``weights`` are the best epoch's, as Keras 3 restores
+    them), ``best_epoch`` the epoch whose weights they are, and ``epochs`` how many epochs
+    the early-stopped run would have trained.
+
+    With the same ``seed_streams`` the result is bit-for-bit that of the live callback:
+    evaluating the validation set consumes no random numbers (dropout is off in evaluation
+    mode), so the two runs are identical up to the stop. ``options`` are EarlyStopping's
+    (``patience``, ``min_delta``, ``mode``, ``baseline``, ``start_from_epoch``).
+    """
+
+    def __init__(self, monitor: str = "val_loss", **options) -> None:
+        from .early_stopping import EarlyStopping
+
+        if "restore_best_weights" in options:
+            raise TypeError("EarlyStoppingSnapshot always keeps the best weights; do not pass restore_best_weights")
+        self.early_stopping = EarlyStopping(monitor, restore_best_weights=True, **options)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.weights: dict[str, np.ndarray] | None = None
+        self.stopped_epoch: int | None = None
+        self.best_epoch: int | None = None
+        self.epochs = 0
+        self._stopped = False
+
+    def on_train_begin(self, model) -> None:
+        self.early_stopping.on_train_begin(model)
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> bool:
+        if not self._stopped:
+            self.epochs = epoch + 1
+            if self.early_stopping.on_epoch_end(epoch, logs):
+                self._stopped, self.stopped_epoch = True, epoch
+                self._keep_best()
+        return False  # never stops the run it watches
+
+    def on_train_end(self) -> None:
+        if not self._stopped:  # it would have trained to the end, then restored the best epoch's weights
+            self._keep_best()
+
+    def _keep_best(self) -> None:
+        self.best_epoch = self.early_stopping.best_epoch
+        best = self.early_stopping.best_weights
+        self.weights = None if best is None else {k: v.copy() for k, v in best.items()}
+
+    def __repr__(self) -> str:
+        options = repr(self.early_stopping).removeprefix("EarlyStopping(")
+        return f"EarlyStoppingSnapshot({options}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng, check_training
+from ._validation import check_array, check_float_dtype, check_int, check_rng, check_training, describe
 
 __all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "sigmoid", "Conv2D", "MaxPool2D", "GlobalAvgPool2D",
            "Flatten"]
@@ -79,12 +79,15 @@ class Dense(Layer):
         self.in_features = check_int(in_features, "in_features", low=1)
         self.out_features = check_int(out_features, "out_features", low=1)
         check_rng(rng)
+        if not isinstance(init, str):
+            raise TypeError(f"Dense: init must be 'he' or 'glorot', got {describe(init)} of type {type(init).__name__}")
         if init == "he":
             std = np.sqrt(2.0 / in_features)
         elif init == "glorot":
             std = np.sqrt(2.0 / (in_features + out_features))
         else:
-            raise ValueError(f"init must be 'he' or 'glorot', got {init!r}")
+            raise ValueError(f"Dense: init must be 'he' or 'glorot', got {init!r}")
+        dtype = check_float_dtype(dtype, "dtype", where="Dense")
         self.init = init
         self.params["W"] = (rng.standard_normal((in_features, out_features)) * std).astype(dtype)
         self.params["b"] = np.zeros(out_features, dtype=dtype)
@@ -117,36 +120,55 @@ class Dense(Layer):
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)``; backward passes the gradient where x > 0 (0 at x = 0, as PyTorch)."""
+    """``y = max(x, 0)``, NaN propagating (as PyTorch's ``torch.relu``).
+
+    A NaN input gives a NaN output, so a diverged network is not hidden: ``fit``'s
+    non-finite check sees it. Backward, as PyTorch's ``threshold_backward``:
+    ``dx = 0 where x <= 0, else dout`` - so 0 at x = 0, and ``dout`` passes where x is NaN.
+    (One difference: PyTorch keeps the sign of ``-0.0``, here ``relu(-0.0)`` is ``+0.0``; the
+    two compare equal.)
+    """
 
     def forward(self, x, *, training):
         check_training(training, "ReLU.forward")
         check_array(x, "x", where="ReLU.forward")
-        positive = x > 0
-        self._cache = positive
-        # Bitwise the same as np.where(positive, x, 0) (NaN, -0.0 and -inf give +0.0) but
-        # branch-free: np.where on a random mask runs ~20x slower. fmax ignores NaN; += 0
-        # turns the -0.0 it may return for x = -0.0 into +0.0.
-        out = np.fmax(x, 0)
-        out += 0
-        return out
+        # np.maximum propagates NaN (np.fmax would turn it into 0 and hide a divergence) and is
+        # branch-free: np.where on a random mask runs ~20x slower.
+        passes = ~(x <= 0)  # x > 0, or NaN: PyTorch's mask
+        self._cache = passes
+        return np.maximum(x, 0)
 
     def backward(self, dout):
-        positive = self._require_cache()
-        self._check_dout(dout, positive.shape)
-        return dout * positive
+        passes = self._require_cache()
+        self._check_dout(dout, passes.shape)
+        return dout * passes
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Numerically stable logistic function ``1 / (1 + exp(-z))``; never overflows.
 
     Uses ``exp(-|z|)`` (always in (0, 1]) so large positive or negative inputs are safe.
+    z: a numpy array of any shape (or one real number) with a floating or integer dtype;
+    the result has z's shape, in z's floating dtype (float64 for integer input). NaN
+    propagates, as in PyTorch. Lists, bools, complex numbers and None are a ``TypeError``.
     """
-    z = np.asarray(z)
+    z = _real_array(z, "z", "sigmoid")
     # integer input must not be cast back to an integer dtype (that would truncate to 0/1)
     dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float64
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(dtype, copy=False)
+
+
+def _real_array(z, name: str, where: str) -> np.ndarray:
+    """``z`` as an array if it is a numpy array (or a real number) of a floating or integer dtype."""
+    if isinstance(z, (bool, np.bool_)) or not isinstance(z, (np.ndarray, int, float, np.integer, np.floating)):
+        hint = "; convert it with np.asarray(...)" if isinstance(z, (list, tuple)) else ""
+        raise TypeError(f"{where}: {name} must be a numpy array of real numbers, got {describe(z)} "
+                        f"of type {type(z).__name__}{hint}")
+    z = np.asarray(z)
+    if z.dtype.kind not in "iuf":
+        raise TypeError(f"{where}: {name} must have a floating or integer dtype, got dtype {z.dtype}")
+    return z
 
 
 class Sigmoid(Layer):

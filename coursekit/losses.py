@@ -33,8 +33,9 @@ def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray) ->
                 f"binary_cross_entropy_with_logits: targets must have the shape of logits {logits.shape}, "
                 f"got {targets.shape}"
             )
-    if not (np.issubdtype(targets.dtype, np.number) or targets.dtype == bool):
-        raise TypeError(f"binary_cross_entropy_with_logits: targets must be numbers, got dtype {targets.dtype}")
+    if targets.dtype.kind not in "biuf":  # complex would silently lose its imaginary part
+        raise TypeError(f"binary_cross_entropy_with_logits: targets must be numbers, got dtype {targets.dtype}; "
+                        "expected real values in [0, 1] (labels 0/1)")
     targets = targets.astype(logits.dtype, copy=False)
     if not np.all(np.isfinite(targets)) or targets.min() < 0 or targets.max() > 1:
         raise ValueError(
@@ -50,7 +51,18 @@ def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray) ->
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise ``log softmax`` via log-sum-exp: ``z - max(z) - log(sum(exp(z - max(z))))``."""
+    """Row-wise ``log softmax`` via log-sum-exp: ``z - max(z) - log(sum(exp(z - max(z))))``.
+
+    Shapes: logits (N, C), a finite floating array -> (N, C) in the same dtype; each row of
+    ``exp`` of the result sums to 1. Like PyTorch's ``F.log_softmax(logits, dim=1)``, but a list,
+    another rank, an integer/bool dtype or a non-finite logit is a ``TypeError``/``ValueError``.
+    """
+    check_array(logits, "logits", ndim=2, finite=True, where="log_softmax")
+    return _log_softmax(logits)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """``log_softmax`` for already validated logits."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -78,7 +90,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
             f"got values from {labels.min()} to {labels.max()}"
         )
     # at least float64: in float32, max(z) - min(z) overflows for logits of size ~1e38
-    logp = log_softmax(logits.astype(np.promote_types(logits.dtype, np.float64), copy=False))
+    logp = _log_softmax(logits.astype(np.promote_types(logits.dtype, np.float64), copy=False))
     rows = np.arange(n)
     loss = float(-logp[rows, labels].mean())
     dlogits = np.exp(logp)

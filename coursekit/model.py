@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._threads import single_blas_thread
-from ._validation import check_array, check_int, check_training
+from ._validation import check_array, check_int, check_training, describe
 from .layers import Layer
 
 __all__ = ["Parameter", "Sequential"]
@@ -34,8 +34,9 @@ class Parameter:
         grad = self.layer.grads.get(self.key)
         if grad is None:
             raise RuntimeError(
-                f"parameter {self.name} has no gradient yet: call model.backward(dout) "
-                "after a training forward pass before optimizer.step()"
+                f"parameter {self.name} has no gradient yet: call model.backward(dout) after a training forward "
+                f"pass before optimizer.step(); if you did, the optimizer holds another model's parameters "
+                f"(this one belongs to a {type(self.layer).__name__}): build it with SGD(model.parameters(), ...)"
             )
         return grad
 
@@ -54,6 +55,9 @@ class Sequential:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
+            if isinstance(layer, type):
+                raise TypeError(f"Sequential: layer {i} is the class {layer.__name__}, not a layer; "
+                                f"create one with {layer.__name__}(...)")
             if not (hasattr(layer, "forward") and hasattr(layer, "backward") and hasattr(layer, "params")):
                 raise TypeError(
                     f"Sequential: layer {i} must be a layer with forward/backward/params, "
@@ -84,6 +88,8 @@ class Sequential:
         Shapes: x (N, ...) -> (N, outputs). Apply ``sigmoid``/``argmax`` for probabilities/classes.
         """
         check_array(x, "x", where="Sequential.predict")
+        if x.ndim == 0:
+            raise ValueError("Sequential.predict: x must have a batch axis, shape (N, ...), got a 0-D array")
         check_int(batch_size, "batch_size", low=1)
         with single_blas_thread():  # as in fit, so evaluation reproduces fit's numbers exactly
             parts = [self.forward(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
@@ -119,7 +125,10 @@ class Sequential:
         if missing or unexpected:
             raise ValueError(f"load_state_dict: keys do not match; missing {missing}, unexpected {unexpected}")
         for name, (store, key) in own.items():
-            value = np.asarray(state[name])
+            value = state[name]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+                raise TypeError(f"load_state_dict: {name} must be a numpy array of real numbers (as state_dict() "
+                                f"returns), got {describe(value)} of type {type(value).__name__}")
             if value.shape != store[key].shape:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {value.shape}, the model expects {store[key].shape}"

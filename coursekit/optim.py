@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_real
+from ._validation import check_real, describe
 from .model import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "weight_decay_groups"]
@@ -30,7 +30,7 @@ class Optimizer:
         name = type(self).__name__
         self.lr = check_real(lr, "lr", low=0.0, low_open=True)
         self.weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
-        items = list(params)
+        items = _as_list(params, name, "params")
         if not items:
             raise ValueError(f"{name}: params is empty; pass model.parameters()")
         if all(isinstance(item, dict) for item in items):
@@ -38,16 +38,30 @@ class Optimizer:
             for i, group in enumerate(items):
                 if "params" not in group:
                     raise ValueError(f"{name}: parameter group {i} needs a 'params' list, got keys {sorted(group)}")
+                unknown = sorted(set(group) - {"params", "weight_decay"})
+                if unknown:
+                    raise ValueError(f"{name}: parameter group {i} has unsupported keys {unknown}; a group may set "
+                                     "'params' and 'weight_decay' only (one lr for all groups)")
                 decay = check_real(group.get("weight_decay", self.weight_decay), f"param_groups[{i}].weight_decay",
                                    low=0.0)
-                groups.append({"params": list(group["params"]), "weight_decay": decay})
+                groups.append({"params": _as_list(group["params"], name, f"param_groups[{i}]['params']"),
+                               "weight_decay": decay})
+        elif any(isinstance(item, dict) for item in items):
+            raise TypeError(f"{name}: params must be all parameters (model.parameters()) or all parameter groups "
+                            "(dicts with a 'params' list), not a mix")
         else:
             groups = [{"params": items, "weight_decay": self.weight_decay}]
         for group in groups:
-            for p in group["params"]:
-                if not isinstance(p, Parameter):
-                    raise TypeError(f"{name}: params must come from model.parameters(), got an item of type "
-                                    f"{type(p).__name__}")
+            _check_parameters(group["params"], name)
+        everything = [p for group in groups for p in group["params"]]
+        if not everything:
+            raise ValueError(f"{name}: params is empty; pass model.parameters()")
+        seen = set()
+        for p in everything:
+            if (id(p.layer), p.key) in seen:
+                raise ValueError(f"{name}: parameter {p.name} appears more than once in params; "
+                                 "each parameter may be listed once")
+            seen.add((id(p.layer), p.key))
         self.param_groups = groups
         self.params = [p for group in groups for p in group["params"]]
         self.state: dict[int, dict] = {}
@@ -154,7 +168,26 @@ def weight_decay_groups(params, weight_decay: float) -> list[dict]:
     The usual PyTorch idiom, so ``weight_decay`` acts like an L2 penalty on weights (never on
     biases or batch-norm scales): ``SGD(weight_decay_groups(model.parameters(), lambd / m), lr)``.
     """
-    params = list(params)
+    params = _as_list(params, "weight_decay_groups", "params")
+    _check_parameters(params, "weight_decay_groups")
     weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
     return [{"params": [p for p in params if p.is_weight], "weight_decay": weight_decay},
             {"params": [p for p in params if not p.is_weight], "weight_decay": 0.0}]
+
+
+def _as_list(params, where: str, name: str) -> list:
+    """``params`` as a list; the model itself, one Parameter, an array or a non-iterable is a TypeError."""
+    if callable(getattr(params, "parameters", None)):
+        raise TypeError(f"{where}: {name} must be the model's parameters, got the model itself "
+                        f"({type(params).__name__}); write {where}(model.parameters(), ...)")
+    if isinstance(params, (Parameter, np.ndarray, str, bytes, dict)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{where}: {name} must be a list of parameters from model.parameters() (or of parameter "
+                        f"groups), got {describe(params)} of type {type(params).__name__}")
+    return list(params)
+
+
+def _check_parameters(params: list, where: str) -> None:
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where}: params must come from model.parameters(), got an item of type "
+                            f"{type(p).__name__} ({describe(p)})")

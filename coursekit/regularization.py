@@ -76,7 +76,7 @@ def l2_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
 
 def _l2_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
     """``l2_grad`` for already validated arguments."""
-    return (lambd / m * W).astype(W.dtype, copy=False)
+    return np.asarray(lambd / m * W).astype(W.dtype, copy=False)  # asarray: a 0-d W stays an array
 
 
 def l1_penalty(weights, lambd: float, m: float) -> float:
@@ -105,7 +105,7 @@ def l1_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
 
 def _l1_grad(W: np.ndarray, lambd: float, m: float) -> np.ndarray:
     """``l1_grad`` for already validated arguments."""
-    return (lambd / m * np.sign(W)).astype(W.dtype, copy=False)
+    return np.asarray(lambd / m * np.sign(W)).astype(W.dtype, copy=False)
 
 
 def dense_backward_l2(dout: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndarray, lambd: float,

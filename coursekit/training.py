@@ -5,10 +5,11 @@ import math
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ._progress import ProgressBar
 from ._threads import single_blas_thread
-from ._validation import check_array, check_int, check_rng
+from ._validation import check_array, check_bool, check_callable, check_int, check_number, check_rng, describe
+from .model import Parameter
 
 __all__ = ["History", "fit", "evaluate", "accuracy"]
 
@@ -29,8 +30,12 @@ class History:
         self.diverged = False
 
     def append(self, logs: dict[str, float]) -> None:
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+        """Add one epoch's metrics, ``{"loss": 0.3, ...}``."""
+        if not isinstance(logs, dict):
+            raise TypeError(f"History.append: logs must be a dict of metrics, got {describe(logs)}")
+        values = {key: check_number(value, f"logs[{key!r}]", "History.append") for key, value in logs.items()}
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
 
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.history:
@@ -53,36 +58,154 @@ class History:
         return f"History(epochs={self.epochs}, last={last}, stop_reason={self.stop_reason!r})"
 
 
-def accuracy(outputs: np.ndarray, y: np.ndarray) -> float:
+def accuracy(outputs: np.ndarray, y) -> float:
     """Classification accuracy from logits: threshold at 0 for one output, argmax for several.
 
-    Shapes: outputs (N,), (N, 1) or (N, C); y (N,) with 0/1 or class indices.
+    Shapes: outputs (N,), (N, 1) or (N, C), finite floating logits; y (N,) (or (N, 1)) class
+    labels: 0/1 for one output, 0..C-1 for C outputs, as integers, bools or whole-number floats.
+    One-hot labels (N, C), soft labels such as 0.7, labels out of range or a length that does
+    not match are a ``ValueError`` (never a silently wrong score).
     """
-    y = np.asarray(y)
-    if y.ndim == 0 or len(y) != len(outputs):
-        raise ValueError(f"accuracy: y must have one label per row of outputs ({len(outputs)}), "
-                         f"got shape {y.shape}")
-    y = y.reshape(len(outputs), -1)[:, 0] if y.ndim > 1 else y
+    where = "accuracy"
+    check_array(outputs, "outputs", ndim=(1, 2), finite=True, where=where)
+    labels = _labels(y, "y", len(outputs), where, rows_of="outputs")
+    _check_label_range(labels, _n_classes(outputs), "y", where)
+    return _accuracy(outputs, labels)
+
+
+def _accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """``accuracy`` for validated outputs and int64 labels of shape (N,)."""
     if outputs.ndim == 1 or outputs.shape[1] == 1:
         predicted = (outputs.reshape(-1) > 0).astype(np.int64)
     else:
         predicted = outputs.argmax(axis=1)
-    return float(np.mean(predicted == y.astype(np.int64)))
+    return float(np.mean(predicted == labels))
+
+
+def _n_classes(outputs: np.ndarray) -> int:
+    return 2 if outputs.ndim == 1 or outputs.shape[1] == 1 else outputs.shape[1]
+
+
+def _labels(y, name: str, n: int, where: str, *, rows_of: str) -> np.ndarray:
+    """Class labels as an int64 array of shape (N,): integers, bools or whole-number floats, (N,) or (N, 1)."""
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{where}: {name} must be a numpy array of class labels, got {describe(y)} "
+                        f"of type {type(y).__name__}")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {name} must hold class labels (integers), got dtype {y.dtype}")
+    if y.ndim == 0 or len(y) != n:
+        raise ValueError(f"{where}: {name} must have one label per row of {rows_of} ({n}), got shape {y.shape}")
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise ValueError(f"{where}: {name} must hold one class label per row, shape ({n},), got shape {y.shape}; "
+                         f"one-hot labels? pass {name}.argmax(axis=1)")
+    if y.ndim > 2:
+        raise ValueError(f"{where}: {name} must have shape ({n},) or ({n}, 1), got shape {y.shape}")
+    y = y.reshape(-1)
+    if y.dtype.kind == "f":
+        finite = np.isfinite(y)
+        if not finite.all():
+            raise ValueError(f"{where}: {name} contains {int(np.size(y) - np.count_nonzero(finite))} non-finite "
+                             "value(s) (NaN or inf); expected class labels")
+        fractional = y != np.round(y)
+        if fractional.any():
+            raise ValueError(f"{where}: {name} must hold class labels (whole numbers such as 0 and 1), got "
+                             f"{y[fractional][0].item()!r}; soft labels cannot be scored by accuracy")
+    return y.astype(np.int64, copy=False)
+
+
+def _check_label_range(labels: np.ndarray, n_classes: int, name: str, where: str) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        what = "0 or 1 for one output" if n_classes == 2 else f"class indices in [0, {n_classes})"
+        raise ValueError(f"{where}: {name} must hold {what} ({n_classes} classes), got labels from "
+                         f"{labels.min()} to {labels.max()}")
 
 
 def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray, *, batch_size: int = 4096) -> tuple[float, float]:
-    """``(mean loss, accuracy)`` of ``model`` on (X, y) in evaluation mode (no dropout, running BN stats)."""
+    """``(mean loss, accuracy)`` of ``model`` on (X, y) in evaluation mode (no dropout, running BN stats).
+
+    Shapes: X (N, ...) finite floats; y (N,) class labels. ``loss_fn(outputs, y)`` returns
+    ``(loss, dlogits)``, e.g. ``binary_cross_entropy_with_logits``.
+    """
+    where = "evaluate"
+    if isinstance(model, type) or not callable(getattr(model, "predict", None)):
+        raise TypeError(f"{where}: model must have a predict(x) method (e.g. a Sequential), got {describe(model)}")
+    check_callable(loss_fn, "loss_fn", where, "a loss function returning (loss, dlogits), e.g. "
+                   "binary_cross_entropy_with_logits")
+    _check_inputs(X, "X", where)
+    _labels(y, "y", len(X), where, rows_of="X")
     outputs = model.predict(X, batch_size=batch_size)
-    loss, _ = loss_fn(outputs, y)
+    loss, _ = _loss_pair(loss_fn(outputs, y), where)
     return float(loss), accuracy(outputs, y)
 
 
-def _check_xy(X, y, name_x: str, name_y: str):
-    check_array(X, name_x, where="fit")
-    y = np.asarray(y)
-    if len(y) != len(X):
+def _check_inputs(X, name: str, where: str) -> np.ndarray:
+    check_array(X, name, finite=True, where=where)
+    if X.ndim == 0:
+        raise ValueError(f"{where}: {name} must have a batch axis, shape (N, ...), got a 0-D array")
+    return X
+
+
+def _loss_pair(result, where: str) -> tuple[float, np.ndarray]:
+    """``loss_fn``'s result as ``(loss as a float, dlogits)``; anything else is a TypeError."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"{where}: loss_fn must return a pair (loss, dlogits), like binary_cross_entropy_with_logits; "
+                        f"got {describe(result)} of type {type(result).__name__}")
+    return check_number(result[0], "the loss returned by loss_fn", where), result[1]
+
+
+def _check_xy(X, y, name_x: str, name_y: str) -> np.ndarray:
+    """Check (X, y) for fit; return y's class labels as int64 (N,) (fit reports accuracy)."""
+    _check_inputs(X, name_x, "fit")
+    if isinstance(y, (np.ndarray, list, tuple)) and np.ndim(y) > 0 and len(y) != len(X):
         raise ValueError(f"fit: {name_y} has {len(y)} rows but {name_x} has {len(X)}; they must match")
-    return X, y
+    return _labels(y, name_y, len(X), "fit", rows_of=name_x)
+
+
+def _check_model(model, optimizer, *, needs_predict: bool) -> None:
+    if isinstance(model, type):
+        raise TypeError(f"fit: model is the class {model.__name__}, not a model; create one first")
+    for method in ("forward", "backward") + (("predict",) if needs_predict else ()):
+        if not callable(getattr(model, method, None)):
+            raise TypeError(f"fit: model must have {method}() (e.g. a Sequential), got {describe(model)} "
+                            f"of type {type(model).__name__}")
+    if isinstance(optimizer, type):
+        raise TypeError(f"fit: optimizer is the class {optimizer.__name__}; create one: "
+                        f"{optimizer.__name__}(model.parameters(), lr=...)")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"fit: optimizer must have a step() method, e.g. SGD(model.parameters(), lr=0.1); got "
+                        f"{describe(optimizer)} of type {type(optimizer).__name__}")
+    held = getattr(optimizer, "params", None)
+    if isinstance(held, (list, tuple)) and callable(getattr(model, "parameters", None)):
+        own = {(id(p.layer), p.key) for p in model.parameters()}
+        foreign = [p for p in held if isinstance(p, Parameter) and (id(p.layer), p.key) not in own]
+        if foreign:
+            raise ValueError(
+                f"fit: the optimizer holds parameters that are not this model's ({len(foreign)} of {len(held)}, "
+                f"e.g. {foreign[0].name} of a {type(foreign[0].layer).__name__}): it was built on another model. "
+                f"Build it from this one: {type(optimizer).__name__}(model.parameters(), lr=...)")
+
+
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if hasattr(callbacks, "on_epoch_end") or isinstance(callbacks, type):
+        name = getattr(callbacks, "__name__", type(callbacks).__name__)
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got one {name}; "
+                        f"write callbacks=[{name}(...)]")
+    if isinstance(callbacks, (str, bytes, dict, np.ndarray)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got {describe(callbacks)} "
+                        f"of type {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if isinstance(cb, type):
+            raise TypeError(f"fit: callbacks holds the class {cb.__name__}, not a callback; create one: "
+                            f"{cb.__name__}(...)")
+        if not callable(getattr(cb, "on_epoch_end", None)):
+            raise TypeError(f"fit: every callback needs on_epoch_end(epoch, logs); got {type(cb).__name__} "
+                            f"({describe(cb)}) in callbacks")
+    return callbacks
 
 
 def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
@@ -95,78 +218,96 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
     to the loss and its gradient to the weights' gradients, with m = the batch size;
     ``optimizer.step()``.
 
-    Shapes: X (N, ...), y (N,) (or (N, 1) for one-logit binary models).
+    Shapes: X (N, ...) finite floats; y (N,) (or (N, 1) for one-logit binary models) class
+    labels (integers, bools or whole-number floats: fit reports accuracy).
 
     Logged per epoch: ``loss`` / ``accuracy`` (means over the epoch's training batches in
     training mode, penalty included, as Keras reports them) and ``val_loss`` /
     ``val_accuracy`` (evaluation mode, data loss only) when ``validation_data=(X_val, y_val)``.
 
-    ``callbacks`` get ``on_train_begin(model)``, ``on_epoch_end(epoch, logs) -> bool`` (True
-    stops training) and ``on_train_end()``. If the loss becomes NaN/inf, ``on_nan="raise"``
+    ``callbacks`` (a list) get ``on_train_begin(model)``, ``on_epoch_end(epoch, logs) -> bool``
+    (True stops training) and ``on_train_end()``. If the loss becomes NaN/inf, ``on_nan="raise"``
     raises ``FloatingPointError`` naming the epoch; ``on_nan="stop"`` warns, stops, and marks
-    ``history.diverged``. ``progress`` shows a tqdm bar (off for tests).
+    ``history.diverged``. ``progress`` shows a bar over the epochs (off for tests; the
+    environment variable ``COURSEKIT_PROGRESS=0`` turns every coursekit bar off). A run that
+    stops early keeps its bar, finished, labelled with why; an exception removes it.
     """
-    X, y = _check_xy(X, y, "X", "y")
+    y_labels = _check_xy(X, y, "X", "y")
+    y = np.asarray(y)
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
     check_rng(rng)
+    check_callable(loss_fn, "loss_fn", "fit", "a loss function returning (loss, dlogits), e.g. "
+                   "binary_cross_entropy_with_logits")
+    _check_model(model, optimizer, needs_predict=validation_data is not None)
+    progress = check_bool(progress, "progress", "fit")
     if on_nan not in ("raise", "stop"):
         raise ValueError(f"fit: on_nan must be 'raise' or 'stop', got {on_nan!r}")
+    if regularizer is not None and not (callable(getattr(regularizer, "penalty", None))
+                                        and callable(getattr(regularizer, "add_gradients", None))):
+        raise TypeError(f"fit: regularizer must have penalty(model, m) and add_gradients(model, m), e.g. L2(1e-3); "
+                        f"got {describe(regularizer)} of type {type(regularizer).__name__}")
+    val = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise TypeError("fit: validation_data must be a pair (X_val, y_val)")
-        X_val, y_val = _check_xy(*validation_data, "X_val", "y_val")
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not hasattr(cb, "on_epoch_end"):
-            raise TypeError(f"fit: every callback needs on_epoch_end(epoch, logs); got {type(cb).__name__}")
+            raise TypeError(f"fit: validation_data must be a pair (X_val, y_val), got {describe(validation_data)} "
+                            f"of type {type(validation_data).__name__}")
+        X_val, y_val = validation_data
+        y_val_labels = _check_xy(X_val, y_val, "X_val", "y_val")
+        y_val = np.asarray(y_val)
+        if X_val.shape[1:] != X.shape[1:]:
+            raise ValueError(f"fit: X_val has rows of shape {X_val.shape[1:]} but X has rows of shape {X.shape[1:]}; "
+                             "they must match")
+        val = (X_val, y_val, y_val_labels)
+    callbacks = _check_callbacks(callbacks)
 
     history = History()
     for cb in callbacks:
         if hasattr(cb, "on_train_begin"):
             cb.on_train_begin(model)
-    bar = tqdm(range(epochs), desc="epochs", unit="epoch", disable=not progress, leave=False)
     # The course's matrices are small: one BLAS thread is faster than several and cannot be slowed
     # down 10x by threads spinning on a busy machine (measured: 80 s vs 3 s on a loaded 2-core box).
-    try:
-        with single_blas_thread():
-            for epoch in bar:
-                logs = _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regularizer, epoch)
-                if validation_data is not None and not isinstance(logs, str):
-                    logs = _add_validation(model, loss_fn, X_val, y_val, logs, epoch)
-                if isinstance(logs, str):  # the divergence message
-                    if on_nan == "raise":
-                        raise FloatingPointError(logs)
-                    warnings.warn(logs, RuntimeWarning, stacklevel=2)
-                    history.diverged, history.stop_reason, history.stopped_epoch = True, logs, epoch
-                    break
-                history.append(logs)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-                stop = [cb for cb in callbacks if cb.on_epoch_end(epoch, dict(logs))]
-                if stop:
-                    history.stopped_epoch = epoch
-                    history.stop_reason = getattr(stop[0], "stop_reason", None) or (
-                        f"{type(stop[0]).__name__} stopped training after epoch {epoch} (0-based)")
-                    break
-    finally:
-        bar.close()
+    with ProgressBar(epochs, desc="epochs", unit="epoch", enabled=progress, where="fit") as bar, single_blas_thread():
+        for epoch in range(epochs):
+            logs = _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch)
+            if val is not None and not isinstance(logs, str):
+                logs = _add_validation(model, loss_fn, *val, logs, epoch)
+            if isinstance(logs, str):  # the divergence message
+                if on_nan == "raise":
+                    raise FloatingPointError(logs)
+                warnings.warn(logs, RuntimeWarning, stacklevel=2)
+                history.diverged, history.stop_reason, history.stopped_epoch = True, logs, epoch
+                bar.stop_early(f"diverged at epoch {epoch} (0-based) of {epochs}: stopped", warning=True)
+                break
+            history.append(logs)
+            bar.advance({k: f"{v:.4f}" for k, v in logs.items()})
+            stop = [cb for cb in callbacks if cb.on_epoch_end(epoch, dict(logs))]
+            if stop:
+                history.stopped_epoch = epoch
+                history.stop_reason = getattr(stop[0], "stop_reason", None) or (
+                    f"{type(stop[0]).__name__} stopped training after epoch {epoch} (0-based)")
+                if epoch < epochs - 1:
+                    bar.stop_early(f"stopped early at epoch {epoch} (0-based) of {epochs}")
+                break
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
             cb.on_train_end()
     return history
 
 
-def _add_validation(model, loss_fn, X_val, y_val, logs, epoch):
+def _add_validation(model, loss_fn, X_val, y_val, y_val_labels, logs, epoch):
     """``logs`` with ``val_loss``/``val_accuracy`` added, or a divergence message if they are not finite."""
     outputs = model.predict(X_val)
-    val_loss = loss_fn(outputs, y_val)[0] if np.all(np.isfinite(outputs)) else math.nan
+    if epoch == 0 and np.all(np.isfinite(outputs)):
+        _check_label_range(y_val_labels, _n_classes(outputs), "y_val", "fit")
+    val_loss = _loss_pair(loss_fn(outputs, y_val), "fit")[0] if np.all(np.isfinite(outputs)) else math.nan
     if not math.isfinite(val_loss):
         return (f"Training diverged at epoch {epoch} (0-based): the validation loss became non-finite after "
                 "the epoch's last update. Try a smaller learning rate or a better initialization.")
-    return {**logs, "val_loss": float(val_loss), "val_accuracy": accuracy(outputs, y_val)}
+    return {**logs, "val_loss": float(val_loss), "val_accuracy": _accuracy(outputs, y_val_labels)}
 
 
-def _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regularizer, epoch):
+def _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch):
     """One pass over the data in a random order: the epoch's logs, or a message if it diverged."""
     n = len(X)
     order = rng.permutation(n)
@@ -178,7 +319,9 @@ def _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regulariz
         if not np.all(np.isfinite(out)):
             return (f"Training diverged at epoch {epoch} (0-based), batch {start // batch_size}: the model's "
                     "outputs became non-finite. Try a smaller learning rate or a better initialization.")
-        loss, dout = loss_fn(out, yb)
+        if epoch == 0 and start == 0:  # the number of classes is known once the model has answered
+            _check_label_range(y_labels, _n_classes(out), "y", "fit")
+        loss, dout = _loss_pair(loss_fn(out, yb), "fit")
         if regularizer is not None:
             loss += regularizer.penalty(model, len(idx))
         if not math.isfinite(loss):
@@ -189,7 +332,7 @@ def _train_one_epoch(model, loss_fn, optimizer, X, y, batch_size, rng, regulariz
             regularizer.add_gradients(model, len(idx))
         optimizer.step()
         total_loss += loss * len(idx)
-        total_correct += accuracy(out, yb) * len(idx)
+        total_correct += _accuracy(out, y_labels[idx]) * len(idx)
     params = model.parameters() if hasattr(model, "parameters") else []
     if not all(np.all(np.isfinite(p.value)) for p in params):
         return (f"Training diverged at epoch {epoch} (0-based): the parameters became non-finite after the "

@@ -543,3 +543,13 @@ def test_backward_checker_rejects_other_wrong_answers_with_a_reason(fn, words):
     result = run_check(BACKWARD, fn)
     assert result.status == "failed", result.message
     assert words in result.message, result.message
+
+
+def test_dropout_backward_mask_must_broadcast_to_dout_not_the_other_way():
+    dout = np.ones((2, 3, 4, 4))
+    np.testing.assert_array_equal(dropout_backward(dout, np.full((2, 3, 1, 1), 2.0)), 2 * dout)  # spatial mask
+    for mask in (np.ones(()), np.ones((3, 4, 4)), np.ones((2, 3, 4, 4, 1))):
+        with pytest.raises(ValueError, match=r"dropout_backward: mask of shape .* does not fit dout of shape"):
+            dropout_backward(dout, mask)
+    with pytest.raises(ValueError, match=r"mask must hold 0 or 1/keep_prob \(finite, >= 0\)"):
+        dropout_backward(dout, np.full((2, 3, 1, 1), np.nan))

@@ -316,6 +316,56 @@ def test_is_improvement(current, reference, min_delta, mode, expected):
     assert is_improvement(current, reference, min_delta=min_delta, mode=mode) is expected
 
 
+# (best, current, min_delta): current is exactly min_delta better than best, in decimal
+EXACT_STEPS = [(0.07, 0.06, 0.01), (0.3, 0.2, 0.1), (1.1, 1.0, 0.1), (0.8, 0.7, 0.1), (100.07, 100.06, 0.01),
+               (0.9, 0.45, 0.45), (0.5, 0.25, 0.25), (2.0, 1.7, 0.3), (0.123, 0.1, 0.023)]
+
+
+def test_the_literal_test_calls_an_exact_step_an_improvement():
+    # why the rule needs care: in float64, 0.07 - 0.01 == 0.06000000000000001 > 0.06
+    assert 0.06 < 0.07 - 0.01 and 0.06 + 0.01 < 0.07  # the naive test (ours and Keras's) says "improved"
+
+
+@pytest.mark.parametrize("scale", [10.0 ** k for k in range(-12, 13, 3)])
+@pytest.mark.parametrize("best,current,min_delta", EXACT_STEPS)
+def test_a_change_of_exactly_min_delta_is_never_an_improvement(best, current, min_delta, scale):
+    # regression: 0.06 after 0.07 with min_delta 0.01 counted as an improvement
+    b, c, d = best * scale, current * scale, min_delta * scale
+    assert not is_improvement(c, b, min_delta=d, mode="min")
+    assert not is_improvement(b, c, min_delta=d, mode="max")
+    assert early_stopping_step(b, 0, c, min_delta=d, patience=1, mode="min") == (b, 1, False, True)
+
+
+@pytest.mark.parametrize("scale", [10.0 ** k for k in range(-12, 13, 3)])
+@pytest.mark.parametrize("best,current,min_delta", EXACT_STEPS)
+@pytest.mark.parametrize("extra", [1e-3, 0.5, 1.0])
+def test_a_step_larger_than_min_delta_is_an_improvement_at_every_magnitude(best, current, min_delta, scale, extra):
+    b, d = best * scale, min_delta * scale
+    c = b - d * (1 + extra)
+    assert is_improvement(c, b, min_delta=d, mode="min")
+    assert is_improvement(b + d * (1 + extra), b, min_delta=d, mode="max")
+    assert early_stopping_step(b, 3, c, min_delta=d, patience=1, mode="min") == (c, 0, True, False)
+
+
+def test_with_min_delta_zero_any_decrease_improves_and_equal_does_not():
+    for value in (1e-300, 0.07, 1.0, 1e300):
+        below = np.nextafter(value, 0.0)
+        assert is_improvement(below, value, min_delta=0.0, mode="min")
+        assert is_improvement(value, below, min_delta=0.0, mode="max")
+        assert not is_improvement(value, value, min_delta=0.0, mode="min")
+        assert not is_improvement(value, value, min_delta=0.0, mode="max")
+
+
+def test_the_callback_uses_the_exact_rule():
+    es, _, stopped = _run([0.07, 0.06, 0.0599], min_delta=0.01, patience=1)
+    assert stopped == 1 and es.best == 0.07 and es.best_epoch == 0
+    # max mode: 0.6 beats 0.5 by exactly min_delta (no), 0.7 by twice min_delta (yes)
+    es, _, stopped = _run([0.5, 0.6, 0.7], monitor="val_accuracy", min_delta=0.1, patience=5)
+    assert stopped is None and es.best == 0.7 and es.best_epoch == 2 and es.wait == 0
+    es, _, stopped = _run([0.5, 0.6], monitor="val_accuracy", min_delta=0.1, patience=1)
+    assert stopped == 1 and es.best == 0.5
+
+
 def test_is_improvement_rejects_auto():
     with pytest.raises(ValueError, match="'min', 'max', got 'auto'"):
         is_improvement(0.1, 0.2, min_delta=0.0, mode="auto")
@@ -423,3 +473,17 @@ def test_copy_with_list_and_np_copy_pass_and_not_in_place_restore_fails_with_a_h
     assert run_check("save_best_weights", save_as_list).status == "passed"
     result = run_check("restore_best_weights", restore_by_returning)
     assert result.status == "failed" and "in place" in result.message and result.mistake_key is None
+
+
+def test_the_deliberate_differences_from_keras_are_documented():
+    doc = " ".join(EarlyStopping.__doc__.split())
+    assert "Deliberate differences from Keras 3" in doc
+    assert "NaN never becomes best" in doc and "float32" in doc and "exactly ``min_delta``" in doc
+    import coursekit.early_stopping as module
+    assert "ROUNDING_TOLERANCE" in " ".join(module.__doc__.split()) and module.ROUNDING_TOLERANCE == 8 * 2.0 ** -52
+
+
+def test_step_returns_python_floats_and_accepts_numpy_numbers():
+    best, wait, improved, stop = early_stopping_step(np.float32(1.0), np.int64(0), np.float64(0.5), min_delta=0,
+                                                     patience=np.int32(1), mode="min")
+    assert (best, wait, improved, stop) == (0.5, 0, True, False) and type(best) is float

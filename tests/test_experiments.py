@@ -60,6 +60,17 @@ def test_summarize_uses_the_sample_standard_deviation():
         summarize([])
 
 
+@pytest.mark.parametrize("values,exc,pattern", [
+    ([1.0, float("nan")], ValueError, "1 non-finite value"),
+    (None, TypeError, "values must be a list or array of numbers, got None"),
+    (["a"], TypeError, "values must be numbers"),
+    ("12", TypeError, "values must be a list or array"),
+])
+def test_summarize_rejects_what_it_cannot_average(values, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        summarize(values)
+
+
 def test_compare_paired_counts_wins_in_the_right_direction():
     seeds = [0, 1, 2, 3]
     a = [{"seed": s, "test_loss": v, "test_accuracy": acc} for s, v, acc in zip(seeds, [1.0, 2.0, 3.0, 4.0],
@@ -90,6 +101,8 @@ def test_compare_paired_refuses_unpaired_results():
 def test_is_lower_better_by_name():
     assert is_lower_better("val_loss") and is_lower_better("test_error")
     assert not is_lower_better("val_accuracy") and not is_lower_better("acc")
+    with pytest.raises(TypeError, match="metric must be the name of a metric.*3"):
+        is_lower_better(3)
 
 
 def test_results_table_shows_mean_and_sd_per_configuration():

@@ -35,24 +35,85 @@ def test_numerical_gradient_perturbs_in_place_and_restores_exactly():
     original = x.copy()
     seen = []
 
-    def f_closure(_):  # ignores its argument and reads the array it closes over
-        seen.append(x.copy())
-        return float(np.sum(x ** 2))
+    def f(v):
+        seen.append((v is x, v.copy()))
+        return float(np.sum(v ** 2))
 
-    grad = numerical_gradient(f_closure, x)
+    grad = numerical_gradient(f, x)
     np.testing.assert_allclose(grad, 2 * original, rtol=1e-8)
     np.testing.assert_array_equal(x, original)  # bitwise restored
-    assert len(seen) == 10 and not np.array_equal(seen[0], original)
+    assert len(seen) == 10 and all(same for same, _ in seen) and not np.array_equal(seen[0][1], original)
+
+
+def test_x_is_restored_even_when_f_raises():
+    x = np.array([1.0, 2.0])
+
+    def f(v):
+        if v[0] > 1.0:
+            raise ZeroDivisionError("boom")
+        return float(v.sum())
+
+    with pytest.raises(ZeroDivisionError):
+        numerical_gradient(f, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def _numerical_gradient_on_copies(f, x, h=1e-5):
+    """The other way learners write it: perturb a copy, never x itself."""
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[i] += h
+        minus[i] -= h
+        grad[i] = (f(plus) - f(minus)) / (2 * h)
+    return grad
+
+
+def test_the_documented_contract_gives_the_same_gradient_in_place_or_on_copies():
+    # f computes its value from the array it is given: both implementations agree
+    W = rng(4).standard_normal((3, 2))
+    x, dout = rng(5).standard_normal((4, 3)), rng(6).standard_normal((4, 2))
+
+    def f(W_given):
+        return float(np.sum((x @ W_given) * dout))
+
+    np.testing.assert_allclose(numerical_gradient(f, W.copy()), _numerical_gradient_on_copies(f, W), rtol=1e-9)
+    np.testing.assert_allclose(numerical_gradient(f, W.copy()), x.T @ dout, rtol=1e-7)
+    assert "from that array only" in numerical_gradient.__doc__ and "copy" in numerical_gradient.__doc__
+
+
+def test_check_layer_gradients_obeys_the_contract(monkeypatch):
+    # regression: its function for a parameter ignored its argument and relied on in-place perturbation,
+    # so a numerical_gradient that perturbs copies saw a constant function (gradient 0, error 1)
+    import coursekit.gradcheck as gradcheck
+
+    monkeypatch.setattr(gradcheck, "numerical_gradient",
+                        lambda f, x, *, h=1e-5: _numerical_gradient_on_copies(f, x, h))
+    errors = check_layer_gradients(Dense(3, 2, rng=rng()), rng(1).standard_normal((4, 3)), rng=rng(2))
+    assert set(errors) == {"x", "W", "b"} and max(errors.values()) < 1e-7
 
 
 def test_numerical_gradient_returns_float64_of_the_same_shape():
-    x = np.ones((2, 3), dtype=np.float32)
+    x = np.ones((2, 3), dtype=np.float64)
     grad = numerical_gradient(lambda v: float(np.sum(v)), x, h=1e-2)
     assert grad.shape == (2, 3) and grad.dtype == np.float64
+    # a 0-d array, a NumPy scalar and a Python float are all "one number"
+    for f in (lambda v: np.sum(v, keepdims=False), lambda v: np.array(v.sum()), lambda v: np.float64(v.sum())):
+        np.testing.assert_allclose(numerical_gradient(f, x), np.ones((2, 3)), rtol=1e-5)
+
+
+def test_float32_is_refused_because_rounding_fails_correct_gradients():
+    # regression: float32 was accepted; its rounding error (~1e-7 * |f| / h) swamps the differences
+    x32 = rng(7).standard_normal(5).astype(np.float32)
+    with pytest.raises(TypeError, match=r"x must be float64 for a meaningful gradient check, got dtype float32"):
+        numerical_gradient(lambda v: float(np.sum(v ** 3)), x32)
+    x = x32.astype(np.float64)
+    np.testing.assert_allclose(numerical_gradient(lambda v: float(np.sum(v ** 3)), x), 3 * x ** 2, rtol=1e-7,
+                               atol=1e-9)
 
 
 def test_numerical_gradient_bad_arguments():
-    with pytest.raises(TypeError, match=r"f must be callable, got int"):
+    with pytest.raises(TypeError, match=r"f must be callable: a function of x returning one number, got 3 of type int"):
         numerical_gradient(3, np.zeros(2))
     with pytest.raises(ValueError, match=r"h must be > 0\.0, got 0\.0"):
         numerical_gradient(np.sum, np.zeros(2), h=0)

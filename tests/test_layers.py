@@ -113,6 +113,53 @@ def test_relu_values_and_gradient_zero_at_zero():
     np.testing.assert_array_equal(layer.backward(np.array([[5.0, 5.0, 5.0]])), [[0.0, 0.0, 5.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_propagates_nan_as_pytorch_does(dtype):
+    # regression: ReLU mapped NaN to 0, hiding a diverged network from fit's non-finite check.
+    # PyTorch: relu(nan) = nan, and threshold_backward passes dout wherever x <= 0 is False (also NaN).
+    x = np.array([[np.nan, -1.0, -0.0, 0.0, 2.0, np.inf, -np.inf]], dtype=dtype)
+    layer = ReLU()
+    out = layer.forward(x, training=True)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.array([[np.nan, 0.0, 0.0, 0.0, 2.0, np.inf, 0.0]], dtype=dtype))
+    np.testing.assert_array_equal(layer.backward(np.full(x.shape, 3.0, dtype)), [[3.0, 0, 0, 0, 3.0, 3.0, 0]])
+
+
+def test_relu_matches_torch_on_special_values():
+    torch = pytest.importorskip("torch")
+    x = np.array([[np.nan, -1.5, -0.0, 0.0, 1e-45, 2.0, np.inf, -np.inf, 3e38]], dtype=np.float32)
+    dout = np.arange(1.0, 10.0, dtype=np.float32).reshape(1, -1)
+    t = torch.tensor(x, requires_grad=True)
+    expected = torch.relu(t)
+    expected.backward(torch.tensor(dout))
+    layer = ReLU()
+    np.testing.assert_array_equal(layer.forward(x, training=True), expected.detach().numpy())  # -0.0 == 0.0
+    np.testing.assert_array_equal(layer.backward(dout), t.grad.numpy())
+
+
+def test_a_nan_in_the_network_reaches_fits_divergence_check():
+    from coursekit.losses import binary_cross_entropy_with_logits
+    from coursekit.model import Sequential
+    from coursekit.optim import SGD
+    from coursekit.training import fit
+
+    model = Sequential(Dense(2, 3, rng=rng()), ReLU(), Dense(3, 1, rng=rng(1)))
+    model.layers[0].params["b"][0] = np.nan  # a weight that went NaN
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch 0 \(0-based\), batch 0: the model's outputs"):
+        fit(model, binary_cross_entropy_with_logits, SGD(model.parameters(), lr=0.1),
+            np.ones((4, 2), np.float32), np.array([0, 1, 0, 1]), epochs=1, batch_size=4, rng=rng(), progress=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float64", np.dtype("float32")])
+def test_layers_accept_floating_dtypes(dtype):
+    assert Dense(3, 2, rng=rng(), dtype=dtype).params["W"].dtype == np.dtype(dtype)
+
+
+def test_sigmoid_of_numbers_and_zero_d_arrays():
+    assert float(sigmoid(0.0)) == 0.5 and float(sigmoid(np.float32(0))) == 0.5 and float(sigmoid(0)) == 0.5
+    assert sigmoid(np.array(np.nan)).item() != sigmoid(np.array(np.nan)).item()  # NaN propagates, as in PyTorch
+
+
 def test_sigmoid_matches_long_double_reference():
     z = np.linspace(-30, 30, 121)
     reference = 1 / (1 + np.exp(-z.astype(np.longdouble)))

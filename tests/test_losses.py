@@ -232,3 +232,17 @@ def test_log_softmax_rows_normalize_and_are_shift_invariant():
     logp = log_softmax(z)
     np.testing.assert_allclose(np.exp(logp.astype(LD)).sum(axis=1), np.ones(4), rtol=1e-15)
     np.testing.assert_allclose(log_softmax(z + 1000.0), logp, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_rows_and_dtype(dtype):
+    z = np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, -1000.0]], dtype=dtype)
+    out = log_softmax(z)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out[0], z[0] - np.log(np.exp(z[0].astype(np.float64)).sum()), rtol=1e-6)
+
+
+def test_bce_rejects_complex_targets_instead_of_dropping_the_imaginary_part():
+    with pytest.raises(TypeError, match=r"targets must be numbers, got dtype complex128; expected real values"):
+        bce(np.zeros(2), np.array([1 + 1j, 0j]))

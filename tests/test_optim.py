@@ -251,3 +251,34 @@ def test_parameter_groups_bad_input():
         SGD([{"weight_decay": 0.1}], lr=0.1)
     with pytest.raises(ValueError, match=r"param_groups\[0\].weight_decay must be >= 0.0, got -1.0"):
         SGD([{"params": params, "weight_decay": -1.0}], lr=0.1)
+
+
+def test_params_must_be_the_models_parameters_not_the_model():
+    model = Sequential(Dense(2, 2, rng=np.random.default_rng(0)))
+    with pytest.raises(TypeError, match=r"SGD: params must be the model's parameters, got the model itself "
+                                        r"\(Sequential\); write SGD\(model\.parameters\(\), \.\.\.\)"):
+        SGD(model, lr=0.1)
+    with pytest.raises(TypeError, match=r"AdamW: params must be all parameters .* or all parameter groups"):
+        AdamW([{"params": model.parameters()[:1]}, model.parameters()[1]], lr=0.1)
+
+
+def test_an_empty_group_is_fine_and_a_parameter_listed_twice_is_not():
+    model = Sequential(Dense(2, 2, rng=np.random.default_rng(0)))
+    weight, bias = model.parameters()
+    # e.g. weight_decay_groups on a model without biases: the second group is empty
+    opt = SGD([{"params": [weight, bias]}, {"params": [], "weight_decay": 0.0}], lr=0.1)
+    assert opt.params == [weight, bias]
+    with pytest.raises(ValueError, match=r"Adam: parameter 0\.b appears more than once in params"):
+        Adam([{"params": [weight, bias]}, {"params": [bias], "weight_decay": 0.0}], lr=0.1)
+    with pytest.raises(ValueError, match=r"SGD: params is empty"):
+        SGD([{"params": []}], lr=0.1)
+
+
+def test_a_missing_gradient_hints_at_an_optimizer_built_on_another_model():
+    used, other = (Sequential(Dense(2, 1, rng=np.random.default_rng(s))) for s in (0, 1))
+    opt = SGD(other.parameters(), lr=0.1)
+    used.forward(np.ones((3, 2), np.float32), training=True)
+    used.backward(np.ones((3, 1), np.float32))  # gradients for `used`, none for `other`
+    with pytest.raises(RuntimeError, match=r"the optimizer holds another model's parameters \(this one belongs to a "
+                                           r"Dense\)"):
+        opt.step()

@@ -344,3 +344,9 @@ def test_dense_backward_l2_rejects_mismatched_shapes_and_bad_lambda():
         dense_backward_l2(dout, x, W, b, -0.1, 4)
     with pytest.raises(TypeError, match="x must be a numpy array"):
         dense_backward_l2(dout, [[1.0] * 3] * 4, W, b, 0.1, 4)
+
+
+def test_gradients_of_a_zero_d_weight_are_arrays():
+    for grad in (l2_grad(np.array(2.0), 1.0, 2), l1_grad(np.array(-2.0), 1.0, 2)):
+        assert isinstance(grad, np.ndarray) and grad.shape == () and grad.dtype == np.float64
+    assert float(l2_grad(np.array(2.0), 1.0, 2)) == 1.0 and float(l1_grad(np.array(-2.0), 1.0, 2)) == -0.5

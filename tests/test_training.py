@@ -339,3 +339,56 @@ def test_fit_with_progress_bar_runs(capsys):
     X, y = blobs(8)
     history = fit(mlp(), bce, NoStep(), X, y, epochs=2, batch_size=4, rng=rng(), progress=True)
     assert history.epochs == 2
+
+
+# ----------------------------------------------------------------------------- labels, callbacks, optimizer checks
+
+def test_accuracy_accepts_every_honest_way_of_writing_labels():
+    logits = np.array([2.0, -1.0, 0.5, -3.0])
+    expected = 0.75
+    for y in (np.array([1, 0, 0, 0]), np.array([True, False, False, False]), np.array([1.0, 0.0, 0.0, 0.0]),
+              np.array([[1], [0], [0], [0]]), [1, 0, 0, 0], np.array([1, 0, 0, 0], dtype=np.uint8)):
+        assert accuracy(logits, y) == expected
+    assert accuracy(np.array([[0.1, 0.9], [2.0, 1.0]]), np.array([1.0, 1.0])) == 0.5
+
+
+def test_fit_accepts_float_whole_number_labels_and_a_list():
+    X, y = blobs(10)
+    h1 = quiet_fit(mlp(), bce, NoStep(), X, y, epochs=1, batch_size=4, rng=rng())
+    h2 = quiet_fit(mlp(), bce, NoStep(), X, y.astype(np.float32), epochs=1, batch_size=4, rng=rng())
+    h3 = quiet_fit(mlp(), bce, NoStep(), X, list(y), epochs=1, batch_size=4, rng=rng())
+    assert h1.history == h2.history == h3.history
+
+
+def test_fit_without_callbacks_accepts_none():
+    X, y = blobs(10)
+    assert quiet_fit(mlp(), bce, NoStep(), X, y, epochs=2, batch_size=4, rng=rng(), callbacks=None).epochs == 2
+
+
+def test_an_optimizer_on_a_subset_of_the_model_is_fine_but_not_one_on_another_model():
+    X, y = blobs(10)
+    model = mlp()
+    head = [p for p in model.parameters() if p.name.startswith("2.")]
+    quiet_fit(model, bce, SGD(head, lr=0.1), X, y, epochs=1, batch_size=4, rng=rng())  # fine-tuning the head only
+    other = mlp()
+    mixed = SGD(head + [other.parameters()[0]], lr=0.1)
+    with pytest.raises(ValueError, match=r"holds parameters that are not this model's \(1 of 3, e.g\. 0\.W"):
+        quiet_fit(model, bce, mixed, X, y, epochs=1, batch_size=4, rng=rng())
+
+
+def test_nan_in_x_is_named_before_any_training():
+    X, y = blobs(10)
+    X[3, 1] = np.nan
+    model = mlp()
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"^fit: X contains 1 non-finite value"):
+        quiet_fit(model, bce, SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=4, rng=rng())
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())  # nothing was trained
+
+
+def test_history_append_rejects_non_numbers():
+    h = History()
+    with pytest.raises(TypeError, match=r"History.append: logs\['loss'\] must be a real number, got 'low'"):
+        h.append({"loss": "low"})
+    with pytest.raises(TypeError, match=r"History.append: logs must be a dict"):
+        h.append([0.5])
