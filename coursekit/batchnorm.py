@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_real, check_training
+from ._validation import check_array, check_float_dtype, check_int, check_real, check_training
 from .layers import Layer
 
 __all__ = ["BatchNormCache", "batchnorm_forward", "batchnorm_backward", "update_running_stats",
@@ -76,6 +76,12 @@ def _check_affine(value, name: str, num_features: int, where: str) -> np.ndarray
     return value
 
 
+def _check_variance(value: np.ndarray, name: str, where: str) -> None:
+    """A variance must not be negative (NaN passes: it propagates, as in PyTorch)."""
+    if np.any(value < 0):
+        raise ValueError(f"{where}: {name} must be >= 0 (it is a variance), got a minimum of {value.min().item()!r}")
+
+
 def _values_per_channel(x: np.ndarray) -> int:
     return x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[2] * x.shape[3]
 
@@ -112,10 +118,12 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *,
     # values with a large offset lose the digits that the variance is made of.
     mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype, copy=False)
     x_centered = x - _per_channel(mean, nd)
-    var = np.mean(x_centered * x_centered, axis=axes, dtype=np.float64).astype(x.dtype, copy=False)
+    square = np.multiply(x_centered, x_centered)
+    var = np.mean(square, axis=axes, dtype=np.float64).astype(x.dtype, copy=False)
     inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
     x_hat = x_centered * _per_channel(inv_std, nd)
-    out = _per_channel(gamma, nd) * x_hat + _per_channel(beta, nd)
+    out = np.multiply(_per_channel(gamma, nd), x_hat, out=square)  # the squares' memory, no longer needed
+    out += _per_channel(beta, nd)
     return out, BatchNormCache(mean, var, x_centered, inv_std, x_hat, gamma)
 
 
@@ -141,11 +149,16 @@ def batchnorm_backward(dout: np.ndarray, cache: BatchNormCache) -> tuple[np.ndar
     m = _values_per_channel(dout)
     x_hat = cache.x_hat
     dbeta = dout.sum(axis=axes)
-    dgamma = np.sum(dout * x_hat, axis=axes)
+    product = np.multiply(dout, x_hat)  # one temporary for the three products below
+    dgamma = np.sum(product, axis=axes)
     dx_hat = dout * _per_channel(cache.gamma, nd)
     sum_dx_hat = _per_channel(dx_hat.sum(axis=axes), nd)
-    sum_dx_hat_x_hat = _per_channel(np.sum(dx_hat * x_hat, axis=axes), nd)
-    dx = (_per_channel(cache.inv_std, nd) / m) * (m * dx_hat - sum_dx_hat - x_hat * sum_dx_hat_x_hat)
+    sum_dx_hat_x_hat = _per_channel(np.sum(np.multiply(dx_hat, x_hat, out=product), axis=axes), nd)
+    # dx = (s/m) * (m*dx_hat - sum_dx_hat - x_hat*sum_dx_hat_x_hat), evaluated in this order in place
+    dx = np.multiply(m, dx_hat, out=dx_hat)
+    dx -= sum_dx_hat
+    dx -= np.multiply(x_hat, sum_dx_hat_x_hat, out=product)
+    dx *= _per_channel(cache.inv_std, nd) / m
     return dx, dgamma, dbeta
 
 
@@ -162,6 +175,9 @@ def update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, batc
 
     momentum = 0.1 means "10% new batch" (Keras's momentum = 0.9 is the weight of the old
     value). All arrays (D,); returns new arrays ``(new_mean, new_var)``, inputs untouched.
+
+    The variances must not be negative (evaluation would take the square root of a negative
+    number): ``ValueError``. NaN propagates, as in PyTorch (``fit`` reports a diverged run).
     """
     where = "update_running_stats"
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
@@ -170,6 +186,8 @@ def update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, batc
         if value.shape != running_mean.shape:
             raise ValueError(f"{where}: {name} has shape {value.shape}, expected {running_mean.shape} "
                              "like running_mean")
+    _check_variance(running_var, "running_var", where)
+    _check_variance(batch_var, "batch_var", where)
     count = check_int(count, "count", low=2)
     momentum = check_real(momentum, "momentum", low=0.0, high=1.0)
     unbiased_var = batch_var * (count / (count - 1))
@@ -183,13 +201,15 @@ def batchnorm_eval_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, r
     """Evaluation-mode batch normalization: ``gamma * (x - running_mean) / sqrt(running_var + eps) + beta``.
 
     An affine map applied to each sample on its own. Shapes: x (N, D) or (N, C, H, W); the
-    others (D,) or (C,). Returns an array shaped like x, in x's dtype.
+    others (D,) or (C,). Returns an array shaped like x, in x's dtype. A negative
+    ``running_var`` is a ``ValueError`` (it is a variance); NaN propagates, as in PyTorch.
     """
     where = "batchnorm_eval_forward"
     _check_input(x, None, where)
     for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
                         ("running_var", running_var)):
         _check_affine(value, name, x.shape[1], where)
+    _check_variance(running_var, "running_var", where)
     eps = check_real(eps, "eps", low=0.0, low_open=True)
     nd, dt = x.ndim, x.dtype
     inv_std = 1.0 / np.sqrt(running_var.astype(dt, copy=False) + dt.type(eps))
@@ -208,6 +228,7 @@ class _BatchNorm(Layer):
         self.num_features = check_int(num_features, "num_features", low=1)
         self.momentum = check_real(momentum, "momentum", low=0.0, high=1.0)
         self.eps = check_real(eps, "eps", low=0.0, low_open=True)
+        dtype = check_float_dtype(dtype, "dtype", where=type(self).__name__)
         # "gamma"/"beta", not "W": L2/L1 penalties (Parameter.is_weight) leave them alone.
         self.params["gamma"] = np.ones(num_features, dtype=dtype)
         self.params["beta"] = np.zeros(num_features, dtype=dtype)

@@ -4,18 +4,29 @@ Layout is NCHW (PyTorch's); Keras defaults to channels-last (N, H, W, C).
 Everything is vectorized: the convolution is one matrix product over an
 "im2col" matrix of the input built with one strided slice copy per kernel offset
 (kh*kw of them, e.g. 9); its backward scatters the column gradients back with one
-strided add per kernel offset, and max pooling likewise works on one strided view
-per window offset: never a loop over samples or pixels.
+strided add per kernel offset, and max pooling likewise works on one view per
+window offset: never a loop over samples or pixels.
+
+Speed without changing a bit: the matrix products are always the same calls on the
+same operands (OpenBLAS rounds differently if an operand's role, the matrix sizes or
+the thread count change, so none of them does), and every sum adds its terms in the
+same order. What is faster is the data movement around them: the im2col matrix is
+written straight from x into a buffer whose padding zeros are kept from one training
+batch to the next, work arrays are reused instead of allocated per batch, the column
+gradients are scattered in cache-sized blocks of samples, and max pooling gathers its
+windows into contiguous memory first.
 
 These layers are re-exported from ``coursekit.layers``.
 """
 from __future__ import annotations
 
+import math
 import numbers
+import threading
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng, check_training, describe
+from ._validation import check_array, check_float_dtype, check_int, check_rng, check_training, describe
 from .layers import Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "GlobalAvgPool2D", "Flatten", "conv_output_size"]
@@ -35,7 +46,19 @@ def _pair(value, name: str, *, low: int) -> tuple[int, int]:
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Output length of a convolution along one axis: ``floor((size + 2*padding - kernel) / stride) + 1``."""
+    """Output length of a convolution along one axis: ``floor((size + 2*padding - kernel) / stride) + 1``.
+
+    size >= 1, kernel >= 1, stride >= 1, padding >= 0 (integers); the kernel must fit in the
+    padded input (``kernel <= size + 2*padding``), so the result is at least 1. Anything else
+    is a ``ValueError``/``TypeError`` naming the argument (PyTorch also refuses an output of size 0).
+    """
+    size = check_int(size, "size", low=1)
+    kernel = check_int(kernel, "kernel", low=1)
+    stride = check_int(stride, "stride", low=1)
+    padding = check_int(padding, "padding", low=0)
+    if kernel > size + 2 * padding:
+        raise ValueError(f"conv_output_size: kernel={kernel} is larger than the padded input, size + 2*padding = "
+                         f"{size} + 2*{padding} = {size + 2 * padding}; the output would be empty")
     return (size + 2 * padding - kernel) // stride + 1
 
 
@@ -47,6 +70,67 @@ def _check_nchw(x, where: str, channels: int) -> None:
     if x.shape[1] != channels:
         raise ValueError(f"{where}: x has {x.shape[1]} channels (shape {x.shape}) but the layer expects "
                          f"{channels} (shape (N, {channels}, H, W)); channels come second (NCHW), not last")
+
+
+# Tuning constant of the convolution's data movement (it changes speed, never values).
+_COL2IM_BLOCK_ELEMENTS = 1 << 18  # col2im works on blocks of samples of about this many dcols values
+
+
+def _workspace(layer, name: str, shape, dtype, *, reuse: bool, zeroed: bool = False, key=None) -> np.ndarray:
+    """A work array of ``layer`` kept from one training batch to the next (e.g. its im2col matrix).
+
+    Every training batch needs the same arrays; reusing them saves allocating them and, for
+    arrays of tens of MB, the page faults of touching fresh memory (several times the cost of
+    filling them). A ``zeroed`` array starts as zeros, and callers only ever write the entries
+    that are not always zero (never the padding), so those zeros stay valid for the next batch
+    of the same ``shape`` and ``key``. With ``reuse`` false (evaluation batches, often large and
+    of another size) a fresh array is returned and nothing is kept.
+    """
+    if not reuse:
+        return (np.zeros if zeroed else np.empty)(shape, dtype=dtype)
+    spaces = layer.__dict__.setdefault("_workspaces", {})
+    tag = (tuple(shape), np.dtype(dtype), zeroed, key)
+    entry = spaces.get(name)
+    if entry is None or entry[0] != tag:
+        entry = spaces[name] = (tag, (np.zeros if zeroed else np.empty)(shape, dtype=dtype))
+    return entry[1]
+
+
+_scratch_space = threading.local()
+
+
+def _scratch(name: str, shape, dtype, *, reuse: bool) -> np.ndarray:
+    """A temporary array that lives only during one forward or backward call, shared by all layers.
+
+    Backed by one buffer per ``name`` and thread that grows to the largest size asked for, so a
+    network's temporaries cost the memory of the largest one, not of their sum, and are not
+    allocated again for every batch. Temporaries alive at the same time need different names.
+    Contents are undefined. ``reuse`` false: a fresh array, nothing kept.
+    """
+    dtype = np.dtype(dtype)
+    if not reuse:
+        return np.empty(shape, dtype=dtype)
+    size = math.prod(shape) * dtype.itemsize
+    buffers = _scratch_space.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.nbytes < size:
+        buffers.pop(name, None)  # free the smaller buffer first: never both at once
+        del buffer
+        # float64 storage: aligned for every float dtype, as BLAS (and NumPy's use of it) requires
+        buffer = buffers[name] = np.empty(-(-size // 8), dtype=np.float64)
+    return buffer.view(np.uint8)[:size].view(dtype).reshape(shape)
+
+
+def _release_scratch() -> None:
+    """Free this thread's shared scratch buffers (allocated again when next needed); for benchmarks and tests."""
+    _scratch_space.__dict__.clear()
+
+
+def _inside(offset: int, pad: int, size: int, out_size: int, stride: int) -> tuple[int, int]:
+    """Output positions ``[lo, hi)`` along one axis whose input ``i*stride + offset - pad`` is not padding."""
+    lo = max(0, -((offset - pad) // stride))
+    hi = min(out_size, (size - 1 + pad - offset) // stride + 1)
+    return lo, max(lo, hi)
 
 
 class Conv2D(Layer):
@@ -76,6 +160,7 @@ class Conv2D(Layer):
         self.stride = _pair(stride, "stride", low=1)
         self.padding = _pair(padding, "padding", low=0)
         check_rng(rng)
+        dtype = check_float_dtype(dtype, "dtype", where="Conv2D")
         kh, kw = self.kernel_size
         fan_in = in_channels * kh * kw
         shape = (out_channels, in_channels, kh, kw)
@@ -91,37 +176,68 @@ class Conv2D(Layer):
         check_training(training, "Conv2D.forward")
         _check_nchw(x, "Conv2D.forward", self.in_channels)
         n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
         if kh > h + 2 * ph or kw > w + 2 * pw:
             raise ValueError(
                 f"Conv2D.forward: kernel ({kh}, {kw}) is larger than the padded input "
                 f"({h + 2 * ph}, {w + 2 * pw}) (x of shape {x.shape}, padding ({ph}, {pw})); "
                 "use a smaller kernel, more padding, or a larger image")
-        h_out, w_out = self.output_shape(h, w)
-        if ph or pw:  # zeros + one slice assignment: several times cheaper than np.pad, same values
-            xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-            xp[:, :, ph:ph + h, pw:pw + w] = x
-        else:
-            xp = x
-        # im2col stored as (C, kh, kw, N, H_out, W_out): kh*kw slice copies whose rows are contiguous,
-        # instead of one copy into (N, H_out, W_out, C, kh, kw) whose innermost run is only kw long.
-        # The product uses its transpose, the (N*H_out*W_out, C*kh*kw) matrix, as the same left
-        # operand as before; only its memory order differs (see _cols_operand).
-        cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
-        for u in range(kh):
-            for v in range(kw):
-                cols[:, u, v] = xp[:, :, u:u + sh * (h_out - 1) + 1:sh,
-                                   v:v + sw * (w_out - 1) + 1:sw].transpose(1, 0, 2, 3)
-        cols = self._cols_operand(cols.reshape(c * kh * kw, n * h_out * w_out))
+        h_out, w_out, copies = self._plan(h, w)
+        # im2col: the (N*H_out*W_out, C*kh*kw) matrix, stored transposed as (C, kh, kw, N, H_out, W_out)
+        # so that every copy into it runs along whole rows (see _im2col); then ONE matrix product.
+        cols = self._cols_operand(self._im2col(x, h_out, w_out, copies, reuse=training))
         W = self.params["W"].astype(x.dtype, copy=False).reshape(self.out_channels, -1)
         b = self.params["b"].astype(x.dtype, copy=False)
-        out = cols @ W.T  # (N*H_out*W_out, C_out)
-        self._cache = (cols, x.shape, x.dtype)
+        out_shape = (cols.shape[0], self.out_channels)
+        out = np.matmul(cols, W.T, out=_scratch("product", out_shape, np.result_type(cols, W), reuse=training))
+        self._cache = (cols, x.shape, x.dtype, training)
         # bias added while copying to NCHW: one pass instead of two, the same sums
         result = np.empty((n, self.out_channels, h_out, w_out), dtype=out.dtype)
         np.add(out.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2),
                b.reshape(-1, 1, 1), out=result)
         return result
+
+    def _plan(self, h: int, w: int):
+        """``(H_out, W_out, copies)`` for (h, w) inputs, worked out once per input size.
+
+        ``copies`` lists, per kernel offset (u, v) that sees any of x, the block of output
+        positions it covers and the strided slice of x it reads there (see ``_im2col``).
+        """
+        plans = self.__dict__.setdefault("_plans", {})
+        geometry = (h, w, self.kernel_size, self.stride, self.padding)
+        plan = plans.get(geometry)
+        if plan is None:
+            (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+            h_out, w_out = self.output_shape(h, w)
+            copies = []
+            for u in range(kh):
+                i0, i1 = _inside(u, ph, h, h_out, sh)
+                for v in range(kw):
+                    j0, j1 = _inside(v, pw, w, w_out, sw)
+                    if i0 < i1 and j0 < j1:  # else this offset sees only padding
+                        copies.append((u, v, slice(i0, i1), slice(j0, j1),
+                                       slice(i0 * sh + u - ph, (i1 - 1) * sh + u - ph + 1, sh),
+                                       slice(j0 * sw + v - pw, (j1 - 1) * sw + v - pw + 1, sw)))
+            if len(plans) >= 8:  # a few input sizes at most in practice; never grow without bound
+                plans.clear()
+            plan = plans[geometry] = (h_out, w_out, copies)
+        return plan
+
+    def _im2col(self, x, h_out, w_out, copies, *, reuse):
+        """The im2col matrix, transposed: ``cols[(c, u, v), (n, i, j)] = xp[n, c, i*sh + u, j*sw + v]``.
+
+        Returned as a C-ordered (C*kh*kw, N*H_out*W_out) array; ``xp`` is x zero-padded, but the
+        padded input is never built: the zeros are written once into a buffer reused from one
+        training batch to the next (``reuse``), and each batch copies only the entries that come
+        from x, with one strided copy per kernel offset (kh*kw of them) whose rows are contiguous.
+        """
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        cols = _workspace(self, "cols", (c, kh, kw, n, h_out, w_out), x.dtype, reuse=reuse,
+                          zeroed=bool(ph or pw), key=(h, w, ph, pw, sh, sw))
+        for u, v, out_rows, out_columns, rows, columns in copies:
+            cols[:, u, v, :, out_rows, out_columns] = x[:, :, rows, columns].transpose(1, 0, 2, 3)
+        return cols.reshape(c * kh * kw, n * h_out * w_out)
 
     def _cols_operand(self, cols_t: np.ndarray) -> np.ndarray:
         """The (N*H_out*W_out, C*kh*kw) im2col matrix from its C-ordered transpose ``cols_t``.
@@ -136,30 +252,50 @@ class Conv2D(Layer):
         return cols_t.T.copy()
 
     def backward(self, dout):
-        cols, x_shape, dtype = self._require_cache()
-        n, c, h, w = x_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        h_out, w_out = self.output_shape(h, w)
+        cols, x_shape, dtype, training = self._require_cache()
+        n, _, h, w = x_shape
+        h_out, w_out, _ = self._plan(h, w)
         self._check_dout(dout, (n, self.out_channels, h_out, w_out))
         g = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
         W = self.params["W"]
         self.grads["W"] = (g.T @ cols).reshape(W.shape).astype(W.dtype, copy=False)
         self.grads["b"] = dout.sum(axis=(0, 2, 3)).astype(W.dtype, copy=False)
-        dcols = (g @ W.astype(dout.dtype, copy=False).reshape(self.out_channels, -1))
-        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw).transpose(1, 2, 3, 0, 4, 5)  # (Ho, Wo, C, N, kh, kw)
-        dtype = np.result_type(dout.dtype, dtype)
-        # col2im: one strided add per kernel offset (kh*kw adds), not per pixel, into a padded
-        # gradient laid out (H_pad, W_pad, C, N) so that each add runs over C*N values at a time
-        # rather than over one row of W_out (4 or 8 here) - fewer, longer inner loops.
-        acc = np.zeros((h + 2 * ph, w + 2 * pw, c, n), dtype=dtype)
-        for u in range(kh):
-            for v in range(kw):
-                acc[u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += dcols[..., u, v]
-        # Returned, as always, as the centre of a zero-padded (N, C, H_pad, W_pad) array: same
-        # values (each sum in the same order from 0) and the same memory layout as before.
-        dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+        W_flat = W.astype(dout.dtype, copy=False).reshape(self.out_channels, -1)
+        dcols = np.matmul(g, W_flat, out=_scratch("product", (g.shape[0], W_flat.shape[1]),
+                                                   np.result_type(g, W_flat), reuse=training))
+        return self._col2im(dcols, x_shape, h_out, w_out, np.result_type(dout.dtype, dtype), reuse=training)
+
+    def _col2im(self, dcols, x_shape, h_out, w_out, dtype, *, reuse):
+        """dx from the (N*H_out*W_out, C*kh*kw) column gradients: each column value added back to the
+        input pixel it was copied from (overlapping windows add up), as (N, C, H, W) in ``dtype``."""
+        n, c, h, w = x_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw)
+        # Returned, as always, as the centre of a zero-padded (N, C, H_pad, W_pad) array: the same
+        # memory layout as before (a following reduction, e.g. batch norm's, sums in memory order).
+        hp, wp = h + 2 * ph, w + 2 * pw
+        dxp = np.zeros((n, c, hp, wp), dtype=dtype)
         dx = dxp[:, :, ph:ph + h, pw:pw + w]
-        dx[...] = acc[ph:ph + h, pw:pw + w].transpose(3, 2, 0, 1)
+        # One strided add per kernel offset (kh*kw adds), each pixel summing its terms in the same
+        # order from 0 as always. Done on blocks of samples whose column gradients fit in cache
+        # (each add reads only every (kh*kw)-th value of dcols), into an accumulator stored
+        # channels-last, (N, H_pad, W_pad, C), where an add runs over W_out*C values at a time (C
+        # with stride > 1); with fewer than 16 of those (e.g. one input channel), stored (H_pad,
+        # W_pad, C, N) instead, where it runs over C*N. Same values either way.
+        block = max(1, _COL2IM_BLOCK_ELEMENTS // (h_out * w_out * c * kh * kw))
+        if (w_out * c if sw == 1 else c) >= 16:
+            acc = _scratch("col2im", (min(block, n), hp, wp, c), dtype, reuse=reuse).transpose(1, 2, 3, 0)
+        else:
+            acc = _scratch("col2im", (hp, wp, c, min(block, n)), dtype, reuse=reuse)
+        for start in range(0, n, block):  # acc is (H_pad, W_pad, C, samples), whatever its memory order
+            stop = min(n, start + block)
+            part = acc[..., :stop - start]
+            d = dcols[start:stop].transpose(1, 2, 3, 0, 4, 5)  # (H_out, W_out, C, samples, kh, kw)
+            part.fill(0)
+            for u in range(kh):
+                for v in range(kw):
+                    part[u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += d[..., u, v]
+            dx[start:stop] = part[ph:ph + h, pw:pw + w].transpose(3, 2, 0, 1)
         return dx
 
     def __repr__(self) -> str:
@@ -200,21 +336,32 @@ class MaxPool2D(Layer):
         if kh * kw > 1 and (x.dtype.itemsize not in (2, 4, 8) or np.isnan(x).any()):
             argmax, out = self._argmax_reduce(x, h_out, w_out)
         else:
-            argmax, out = self._offset_loop(x, h_out, w_out)
+            argmax, out = self._offset_loop(x, h_out, w_out, reuse=training)
         self._cache = (argmax, x.shape)
         return out
 
-    def _offset_loop(self, x, h_out, w_out):
-        """(argmax, out) with one strided view per window offset, in row-major order within the window.
+    def _offset_loop(self, x, h_out, w_out, *, reuse=False):
+        """(argmax, out) with one view per window offset, in row-major order within the window.
 
         A strict '>' keeps the first maximum on ties, as np.argmax (and PyTorch) do. The running
         maximum is updated by selecting bit patterns (xor, multiply by the 0/1 mask, xor): the
         same values as ``np.copyto(out, view, where=better)``, signed zeros included, without its
         data-dependent branches, which make it several times slower on random masks.
         Needs x without NaN ('>' never picks one); ``forward`` routes NaN to ``_argmax_reduce``.
+
+        The windows are first gathered, offset by offset, into one contiguous (kh*kw, N, C, H_out,
+        W_out) array with a single copy, so that every step of the loop reads contiguous memory
+        (about 1.3x faster than looping over the strided views of x; same values).
         """
         kh, kw = self.kernel_size
-        views = [x[:, :, u:h_out * kh:kh, v:w_out * kw:kw] for u in range(kh) for v in range(kw)]
+        n, c = x.shape[:2]
+        windows = x[:, :, :h_out * kh, :w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
+        if kh * kw == 1:
+            views = [windows[:, :, :, 0, :, 0]]
+        else:
+            stacked = _scratch("product", (kh, kw, n, c, h_out, w_out), x.dtype, reuse=reuse)
+            np.copyto(stacked, windows.transpose(3, 5, 0, 1, 2, 4))
+            views = list(stacked.reshape(kh * kw, n, c, h_out, w_out))
         out = views[0].copy()
         argmax = np.zeros(out.shape, dtype=np.uint8 if len(views) <= 255 else np.intp)  # offset u*kw + v
         if len(views) == 1:

@@ -420,3 +420,86 @@ def test_forward_check_names_the_wrong_cache_field():
 
     result = run_check("batchnorm_forward", learner)
     assert result.status == "failed" and "cache.inv_std has the wrong values" in result.message
+
+
+# ----------------------------------------------------------------------------- validation of the running-stat helpers
+
+def test_running_stat_helpers_refuse_negative_variances_and_accept_zero():
+    from coursekit.batchnorm import batchnorm_eval_forward, update_running_stats
+
+    mean, var = update_running_stats(np.zeros(2), np.zeros(2), np.ones(2), np.zeros(2), count=3)
+    np.testing.assert_allclose(mean, [0.1, 0.1])
+    np.testing.assert_array_equal(var, [0.0, 0.0])
+    with pytest.raises(ValueError, match=r"update_running_stats: running_var must be >= 0 \(it is a variance\), "
+                                         r"got a minimum of -1e-08"):
+        update_running_stats(np.zeros(2), np.array([1.0, -1e-8]), np.ones(2), np.ones(2), count=3)
+    x = np.ones((2, 2))
+    out = batchnorm_eval_forward(x, np.ones(2), np.zeros(2), np.zeros(2), np.zeros(2), eps=1.0)
+    np.testing.assert_allclose(out, x)
+    with pytest.raises(ValueError, match=r"batchnorm_eval_forward: running_var must be >= 0"):
+        batchnorm_eval_forward(x, np.ones(2), np.zeros(2), np.zeros(2), np.array([-0.5, 1.0]))
+
+
+def test_a_diverged_batch_propagates_nan_instead_of_raising_inside_the_layer():
+    # the layer calls update_running_stats every batch: a NaN batch must reach fit's divergence check
+    layer = BatchNorm1d(2, dtype=np.float64)
+    out = layer.forward(np.array([[np.nan, 1.0], [0.0, 2.0]]), training=True)
+    assert np.isnan(out[:, 0]).all() and np.isnan(layer.running_mean[0]) and np.isfinite(out[:, 1]).all()
+
+
+def test_layer_constructors_refuse_integer_dtypes():
+    with pytest.raises(TypeError, match=r"BatchNorm1d: dtype must be a floating dtype.*got dtype int64"):
+        BatchNorm1d(3, dtype=np.int64)
+    assert BatchNorm2d(3, dtype=np.float64).gamma.dtype == np.float64
+
+
+# ----------------------------------------------------------------------------- speed changes no bit
+# batchnorm_forward/backward evaluate their formulas with fewer temporaries (in place); the values,
+# dtypes and memory layout must be exactly those of the formulas written out plainly.
+
+def _plain_forward(x, gamma, beta, eps=1e-5):
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    per = (lambda v: v) if x.ndim == 2 else (lambda v: v.reshape(1, -1, 1, 1))
+    gamma, beta = gamma.astype(x.dtype), beta.astype(x.dtype)
+    mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype)
+    x_centered = x - per(mean)
+    var = np.mean(x_centered * x_centered, axis=axes, dtype=np.float64).astype(x.dtype)
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+    x_hat = x_centered * per(inv_std)
+    return per(gamma) * x_hat + per(beta), (mean, var, x_centered, inv_std, x_hat, gamma)
+
+
+def _plain_backward(dout, x_hat, gamma, inv_std):
+    axes = (0,) if dout.ndim == 2 else (0, 2, 3)
+    per = (lambda v: v) if dout.ndim == 2 else (lambda v: v.reshape(1, -1, 1, 1))
+    m = dout.shape[0] if dout.ndim == 2 else dout.shape[0] * dout.shape[2] * dout.shape[3]
+    dx_hat = dout * per(gamma)
+    dx = (per(inv_std) / m) * (m * dx_hat - per(dx_hat.sum(axis=axes)) - x_hat * per(np.sum(dx_hat * x_hat, axis=axes)))
+    return dx, np.sum(dout * x_hat, axis=axes), dout.sum(axis=axes)
+
+
+def _same_bits(a, b):
+    return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
+            and np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8)))
+
+
+@pytest.mark.parametrize("shape", [(64, 10), (64, 32, 8, 8), (5, 3, 7, 9)])
+@pytest.mark.parametrize("x_dtype, dout_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                                 (np.float32, np.float64)])
+@pytest.mark.parametrize("dout_layout", ["contiguous", "padded view"])
+def test_forward_and_backward_bit_identical_to_the_plain_formulas(shape, x_dtype, dout_dtype, dout_layout):
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(x_dtype)
+    gamma, beta = rng.standard_normal(shape[1]).astype(np.float32), rng.standard_normal(shape[1]).astype(np.float32)
+    dout = rng.standard_normal(shape).astype(dout_dtype)
+    if dout_layout == "padded view":  # as Conv2D.backward returns its dx
+        padded = np.zeros(shape[:1] + (shape[1] + 2,) + shape[2:], dtype=dout_dtype)
+        padded[:, 1:-1] = dout
+        dout = padded[:, 1:-1]
+    out, cache = batchnorm_forward(x, gamma, beta)
+    plain_out, plain_cache = _plain_forward(x, gamma, beta)
+    assert _same_bits(out, plain_out)
+    assert all(_same_bits(got, expected) for got, expected in zip(cache, plain_cache))
+    for got, expected in zip(batchnorm_backward(dout, cache),
+                             _plain_backward(dout, plain_cache[4], plain_cache[5], plain_cache[3])):
+        assert _same_bits(got, expected)

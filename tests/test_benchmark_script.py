@@ -56,7 +56,7 @@ def test_runs_end_to_end_without_torch_and_prints_every_workload(tmp_path):
     assert "pytorch" not in [line.split()[0] for line in out.splitlines() if line.split()]
     report = json.loads(out_json.read_text())
     assert [w["workload"] for w in report["workloads"]] == ["mlp2d", "digits_mlp", "cnn"]
-    assert all(len(w["coursekit"]["epoch_times_s"]) == 1 for w in report["workloads"])
+    assert all(len(w["runs"]["coursekit"]["epoch_times_s"]) == 1 for w in report["workloads"])
 
 
 def test_compares_with_pytorch_when_installed():
@@ -64,14 +64,22 @@ def test_compares_with_pytorch_when_installed():
     proc = run_script([*TINY, "--workloads", "mlp2d", "--threads", "1"])
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert any(line.split()[:1] == ["pytorch"] for line in lines)  # the PyTorch row under mlp2d
-    assert any(line.strip().startswith("mlp2d") and "<= 1x:" in line for line in lines)  # the target verdict
+    assert any(line.split()[:1] == ["pytorch/1"] for line in lines)  # the PyTorch row under mlp2d
+    assert any(line.strip().startswith("mlp2d vs pytorch/1:") and "<= 1x:" in line for line in lines)  # the verdict
     assert "PyTorch not installed" not in proc.stdout
 
 
-def test_rejects_unknown_workload():
+def test_rejects_unknown_workload_and_malformed_grid_shapes():
     proc = run_script(["--workloads", "resnet", "--no-notebooks", "--no-torch"])
     assert proc.returncode != 0 and "unknown workload" in proc.stderr
+    proc = run_script(["--workloads", "none", "--grid-shapes", "64:1:16:8:3:1", "--no-notebooks", "--no-torch"])
+    assert proc.returncode != 0 and "must be N:Cin:C:H:k:s:p" in proc.stderr
+    bench = load_benchmark_module()
+    with pytest.raises(ValueError, match="at least 2x2"):  # 8x8, kernel 5, stride 2, no padding -> 2x2 is fine,
+        bench.parse_grid_shapes("8:1:4:8:7:2:0")           # kernel 7 -> 1x1 leaves nothing to pool
+    with pytest.raises(ValueError, match="at least 1"):
+        bench.parse_grid_shapes("0:1:4:8:3:1:1")
+    assert bench.parse_grid_shapes("8:1:4:8:5:2:0") == [bench.GridShape(8, 1, 4, 8, 5, 2, 0)]
 
 
 def test_flop_count_follows_the_stated_rule():
@@ -81,11 +89,17 @@ def test_flop_count_follows_the_stated_rule():
     assert bench.forward_flops_per_sample(bench.WORKLOADS["mlp2d"].spec, (2,)) == mlp_forward
     # an epoch: 150 training samples at 3x forward, 500 validation samples at 1x
     assert bench.epoch_flops(bench.WORKLOADS["mlp2d"], 150, 500, (2,)) == 3 * 150 * mlp_forward + 500 * mlp_forward
-    # CNN on 1x8x8: conv 3x3 pad 1 keeps 8x8 (1->16 channels), pool -> 4x4, conv 16->32 at 4x4, pool -> 2x2, dense 128->10
+    # CNN on 1x8x8: conv 3x3 pad 1 keeps 8x8 (1->16 channels), conv 16->32 at 8x8, pool -> 4x4, dense 512->10
     conv1 = 2 * (8 * 8) * 16 * 1 * 9
-    conv2 = 2 * (4 * 4) * 32 * 16 * 9
-    dense = 2 * (32 * 2 * 2) * 10
+    conv2 = 2 * (8 * 8) * 32 * 16 * 9
+    dense = 2 * (32 * 4 * 4) * 10
     assert bench.forward_flops_per_sample(bench.WORKLOADS["cnn"].spec, (1, 8, 8)) == conv1 + conv2 + dense
+    # a grid shape: 16x16, kernel 5, stride 2, no padding -> 6x6 (3->8 channels); conv 3x3 8->8 at 6x6; pool 3x3;
+    # global average pooling -> 8; dense 8->10. Its largest im2col matrix: (3*25) x (N*6*6) float32 values.
+    shape = bench.GridShape(4, 3, 8, 16, 5, 2, 0)
+    flops = 2 * 36 * 8 * 3 * 25 + 2 * 36 * 8 * 8 * 9 + 2 * 8 * 10
+    assert bench.forward_flops_per_sample(shape.spec(), (3, 16, 16)) == flops
+    assert bench.largest_im2col_bytes(shape.spec(), (3, 16, 16), 4) == max(75 * 4 * 36, 72 * 4 * 36) * 4
 
 
 def test_notebook_timing_executes_each_notebook_and_reports_failures(tmp_path):
@@ -103,3 +117,68 @@ def test_notebook_timing_executes_each_notebook_and_reports_failures(tmp_path):
     assert results[0]["status"] == "ok" and results[0]["seconds"] > 0
     assert results[1]["status"].startswith("FAILED") and "01_bad.ipynb" in results[1]["status"]
     assert len(messages) == 2
+
+
+def test_grid_runs_end_to_end_and_reports_memory_per_shape(tmp_path):
+    out_json = tmp_path / "grid.json"
+    proc = run_script([*TINY, "--workloads", "none", "--grid-shapes", "8:1:4:8:3:1:1,4:2:3:8:5:2:0",
+                       "--grid-samples", "24", "--json", str(out_json)], hide_torch=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "CNN shape grid" in proc.stdout and "peak MiB" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("N=")]
+    assert sorted(" ".join(r[:6]) for r in rows) == ["N=4 2->3ch 8x8 k5 s2 p0", "N=8 1->4ch 8x8 k3 s1 p1"]
+    for row in rows:  # coursekit ms, peak MiB
+        assert float(row[6]) > 0 and float(row[-2]) > 0
+    report = json.loads(out_json.read_text())
+    assert [g["shape"]["batch"] for g in report["grid"]] == [8, 4]
+    for g in report["grid"]:
+        assert g["coursekit_epoch_peak_bytes"] > g["largest_im2col_bytes"] > 0
+        assert len(g["runs"]["coursekit"]["epoch_times_s"]) == 1 and list(g["runs"]) == ["coursekit"]
+        assert g["n_train"] == max(24, 2 * g["batch_size"])  # an epoch of --grid-samples images, >= 2 batches
+
+
+def test_grid_interleaves_pytorch_with_default_threads_and_one_thread():
+    torch = pytest.importorskip("torch")
+    bench = load_benchmark_module()
+    workload = bench.grid_workload(bench.GridShape(4, 1, 2, 8, 3, 1, 1), seed=0, samples=8)
+    result = bench.measure(workload, 1, 2, 0, torch, [2, 1], lambda msg: None)
+    assert list(result["runs"]) == ["coursekit", "pytorch/2", "pytorch/1"]
+    for label in ("pytorch/2", "pytorch/1"):
+        run = result["runs"][label]
+        assert len(run["epoch_times_s"]) == 2  # one epoch per round, two rounds
+        assert run["coursekit_over_this"] == pytest.approx(
+            result["runs"]["coursekit"]["epoch_median_s"] / run["epoch_median_s"])
+    assert bench.torch_thread_counts(torch, 1) == [1] and bench.torch_thread_counts(torch, 4) == [4, 1]
+
+
+def test_grid_report_puts_the_worst_shape_first():
+    bench = load_benchmark_module()
+
+    def result(name, ratio_default, ratio_one):
+        runs = {"coursekit": {"epoch_median_s": 1.0, "epoch_cpu_median_s": 1.0}}
+        for label, ratio in (("pytorch/2", ratio_default), ("pytorch/1", ratio_one)):
+            runs[label] = {"epoch_median_s": 1.0 / ratio, "coursekit_over_this": ratio, "coursekit_over_this_cpu": ratio}
+        return {"workload": name, "runs": runs, "coursekit_epoch_peak_bytes": 2**20, "largest_im2col_bytes": 2**19}
+
+    report = {"rounds": 1, "grid": [result("N=1 fast", 0.5, 0.4), result("N=2 worst", 3.0, 1.2),
+                                    result("N=3 middle", 1.1, 0.9)]}
+    lines = bench.format_grid(report)
+    names = [line.split()[1] for line in lines if line.startswith("N=")]
+    assert names == ["worst", "middle", "fast"]
+    assert any("vs pytorch/2: 1 of 3 shapes at <= 1x; worst 3.00x" in line for line in lines)
+    assert any("vs pytorch/1: 2 of 3 shapes at <= 1x; worst 1.20x" in line for line in lines)
+
+
+def test_conv_techniques_script_runs_and_checks_every_alternative():
+    # The script asserts, before timing, that each alternative gives the layer's values; a run is the test.
+    cmd = [sys.executable, "benchmarks/conv_techniques.py", "--shapes", "4:2:6:3:3:1:1,3:2:7:4:5:2:0", "--repeats", "1"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    groups = [line[2:44].strip() for line in proc.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
+    assert [g.split(" (")[0] for g in groups] == 2 * ["im2col", "conv product", "col2im", "max pool 2x2 forward",
+                                                      "fill an im2col-sized array", "3 matrix products"]
+    timings = [float(line.split(" ms (")[0].split()[-1]) for line in proc.stdout.splitlines() if " ms (" in line]
+    assert len(timings) == 2 * 13 and all(t >= 0 for t in timings)
+    bad = subprocess.run([sys.executable, "benchmarks/conv_techniques.py", "--shapes", "4:2:6"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "seven integers" in bad.stderr

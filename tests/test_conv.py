@@ -418,3 +418,171 @@ def test_maxpool_bad_input():
 def test_flatten_bad_input():
     with pytest.raises(ValueError, match=r"1-D array of shape \(5,\)"):
         Flatten().forward(np.zeros(5), training=True)
+
+
+# ----------------------------------------------------------------------------- the fast data movement changes no bit
+# Conv2D builds its im2col matrix without a padded copy of x, keeps work arrays from batch to batch,
+# and scatters the column gradients in cache-sized blocks (coursekit/conv.py); MaxPool2D gathers
+# its windows into one contiguous array first. These tests hold them to the straightforward
+# versions below, bit for bit: the same matrix products on the same operands, every sum in the
+# same order, the same memory layout of the results (a reduction that follows sums in memory order).
+
+def plain_conv_forward(layer, x):
+    """Zero-pad x, copy each kernel offset's window into (C, kh, kw, N, H_out, W_out), one product, add b."""
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    n, c, h, w = x.shape
+    h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            cols[:, u, v] = xp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw].transpose(1, 0, 2, 3)
+    cols = cols.reshape(c * kh * kw, -1).T
+    if layer.out_channels == 1 or min(cols.shape) == 1:
+        cols = cols.copy()  # the layout the layer uses when NumPy may call gemv (see Conv2D._cols_operand)
+    W = layer.params["W"].astype(x.dtype).reshape(layer.out_channels, -1)
+    out = cols @ W.T
+    result = out.reshape(n, h_out, w_out, -1).transpose(0, 3, 1, 2) + layer.params["b"].astype(x.dtype).reshape(-1, 1, 1)
+    return np.ascontiguousarray(result), cols
+
+
+def plain_conv_backward(layer, x_shape, cols, dout):
+    """dW = g.T @ cols, db = sum of dout, dx = col2im(g @ W): each pixel adds its terms offset by offset from 0."""
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    n, c, h, w = x_shape
+    _, f, h_out, w_out = dout.shape
+    g = dout.transpose(0, 2, 3, 1).reshape(-1, f)
+    W = layer.params["W"]
+    dW = (g.T @ cols).reshape(W.shape).astype(W.dtype)
+    db = dout.sum(axis=(0, 2, 3)).astype(W.dtype)
+    dcols = (g @ W.astype(dout.dtype).reshape(f, -1)).reshape(n, h_out, w_out, c, kh, kw)
+    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=np.result_type(dout.dtype, cols.dtype))
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += \
+                dcols[..., u, v].transpose(0, 3, 1, 2)
+    return dxp[:, :, ph:ph + h, pw:pw + w], dW, db
+
+
+def assert_same_bits(got, expected, what):
+    assert got.dtype == expected.dtype and got.shape == expected.shape, what
+    assert got.strides == expected.strides, f"{what}: memory layout {got.strides} != {expected.strides}"
+    assert np.array_equal(np.ascontiguousarray(got).view(np.uint8), np.ascontiguousarray(expected).view(np.uint8)), \
+        f"{what}: values differ by up to {np.max(np.abs(got.astype(float) - expected.astype(float)))}"
+
+
+EXACT_CONFIGS = [  # (N, in, out, kernel, stride, padding, H, W)
+    (4, 3, 4, 3, 1, 1, 8, 8),
+    (64, 16, 8, 3, 1, 1, 8, 8),      # more than one col2im block of samples
+    (5, 2, 3, 5, 1, 0, 9, 7),        # kernel 5, no padding
+    (5, 2, 3, 5, 2, 1, 9, 8),        # kernel 5, stride 2
+    (3, 4, 2, 3, 2, 0, 8, 8),        # stride 2, no padding
+    (3, 2, 5, 3, 1, 3, 4, 5),        # padding wider than the kernel: some offsets see only zeros
+    (6, 3, 1, 3, 1, 1, 6, 6),        # one output channel (NumPy may call gemv)
+    (2, 1, 4, (2, 3), (1, 2), (0, 1), 5, 7),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cfg", EXACT_CONFIGS)
+def test_conv_bit_identical_to_the_plain_im2col_and_col2im(cfg, dtype):
+    n, c_in, c_out, k, s, p, h, w = cfg
+    rng = np.random.default_rng(3)
+    layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng, dtype=dtype)
+    layer.params["b"][...] = rng.standard_normal(c_out)
+    for step, training in enumerate([True, True, False, True]):  # reused work arrays, an evaluation batch between
+        x = rng.standard_normal((n + (step == 2), c_in, h, w)).astype(dtype)
+        x[x < -1.5] = -0.0
+        out = layer.forward(x, training=training)
+        expected, cols = plain_conv_forward(layer, x)
+        assert_same_bits(out, expected, f"forward, step {step}")
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        dx = layer.backward(dout)
+        dx_ref, dW_ref, db_ref = plain_conv_backward(layer, x.shape, cols, dout)
+        assert_same_bits(dx, dx_ref, f"dx, step {step}")
+        assert_same_bits(layer.grads["W"], dW_ref, f"dW, step {step}")
+        assert_same_bits(layer.grads["b"], db_ref, f"db, step {step}")
+
+
+def test_conv_outputs_never_share_memory_with_the_reused_work_arrays():
+    rng = np.random.default_rng(0)
+    layer = Conv2D(2, 3, 3, padding=1, rng=rng)
+    x1, x2 = rng.standard_normal((2, 4, 2, 6, 6)).astype(np.float32)
+    out1 = layer.forward(x1, training=True)
+    dx1 = layer.backward(np.ones_like(out1))
+    kept_out, kept_dx = out1.copy(), dx1.copy()
+    out2 = layer.forward(x2, training=True)
+    layer.backward(out2)
+    np.testing.assert_array_equal(out1, kept_out)
+    np.testing.assert_array_equal(dx1, kept_dx)
+
+
+def test_conv_padding_stays_zero_from_batch_to_batch_and_between_layers():
+    # The same layer on new batches (reused zero-padded work array) and two layers taking turns
+    # (shared scratch buffers) give what fresh layers give.
+    rng = np.random.default_rng(1)
+    a = Conv2D(2, 3, 3, padding=1, rng=np.random.default_rng(5))
+    b = Conv2D(3, 2, 5, stride=2, padding=2, rng=np.random.default_rng(6))
+    for _ in range(3):
+        x = (rng.standard_normal((4, 2, 7, 7)) + 10).astype(np.float32)  # large values: stray data would show
+        ya, yb = a.forward(x, training=True), None
+        yb = b.forward(ya, training=True)
+        fresh_a = Conv2D(2, 3, 3, padding=1, rng=np.random.default_rng(5))
+        fresh_a.params["W"][...] = a.params["W"]
+        fresh_b = Conv2D(3, 2, 5, stride=2, padding=2, rng=np.random.default_rng(6))
+        fresh_b.params["W"][...] = b.params["W"]
+        np.testing.assert_array_equal(yb, fresh_b.forward(fresh_a.forward(x, training=True), training=True))
+        np.testing.assert_array_equal(a.backward(b.backward(np.ones_like(yb))),
+                                      fresh_a.backward(fresh_b.backward(np.ones_like(yb))))
+        a.params["W"] -= 0.01 * a.grads["W"]  # a training step changes the weights, not the padding
+        b.params["W"] -= 0.01 * b.grads["W"]
+
+
+@pytest.mark.parametrize("cfg", [  # (in, out, kernel, stride, padding, H, W): the paths added for speed
+    (2, 3, 5, 1, 1, 6, 7), (2, 2, 5, 2, 0, 9, 8), (3, 2, 3, 2, 0, 8, 7), (1, 2, 3, 1, 3, 3, 4), (2, 1, 3, 2, 1, 6, 6)])
+def test_conv_gradient_check_more_kernels_strides_paddings(cfg):
+    layer, x, rng = _conv(cfg, seed=2)
+    errors = check_layer_gradients(layer, x, rng=rng, h=1e-5)
+    assert max(errors.values()) < GRAD_TOL, errors
+
+
+def plain_maxpool(x, kernel):
+    """(out, dx for dout = 1, 2, 3, ...) with one strided view of x per window offset and a strict '>'."""
+    kh, kw = kernel
+    n, c, h, w = x.shape
+    h_out, w_out = h // kh, w // kw
+    views = [x[:, :, u:h_out * kh:kh, v:w_out * kw:kw] for u in range(kh) for v in range(kw)]
+    out, argmax = views[0].copy(), np.zeros(views[0].shape, dtype=int)
+    for k in range(1, len(views)):
+        better = views[k] > out
+        out[better], argmax[better] = views[k][better], k
+    dout = np.arange(1, out.size + 1, dtype=x.dtype).reshape(out.shape) * np.where(out > 0, 1, -1).astype(x.dtype)
+    dx = np.zeros_like(x)
+    for u in range(kh):
+        for v in range(kw):
+            dx[:, :, u:h_out * kh:kh, v:w_out * kw:kw] = (argmax == u * kw + v) * dout
+    return out, dout, dx
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kernel, shape", [((2, 2), (64, 16, 8, 8)), ((2, 2), (3, 2, 7, 9)), ((3, 3), (2, 3, 9, 6)),
+                                           ((2, 3), (2, 2, 5, 7)), ((1, 2), (2, 2, 4, 4)), ((1, 1), (2, 2, 3, 3))])
+def test_maxpool_bit_identical_to_strided_views(kernel, shape, dtype):
+    rng = np.random.default_rng(8)
+    x = np.round(rng.standard_normal(shape) * 2).astype(dtype)  # many ties
+    x[x == 0] = -0.0
+    x[::2, ::2][x[::2, ::2] == 0] = 0.0  # +0 and -0 side by side: the first one must win
+    pool = MaxPool2D(kernel)
+    for training in (True, False, True):
+        out = pool.forward(x, training=training)
+        expected, dout, dx_ref = plain_maxpool(x, kernel)
+        assert_same_bits(out, expected, "forward")
+        assert_same_bits(pool.backward(dout), dx_ref, "backward")
+
+
+@pytest.mark.parametrize("kernel, shape", [(2, (2, 3, 5, 7)), (2, (1, 2, 4, 6)), ((3, 2), (2, 2, 6, 5))])
+def test_maxpool_gradient_check_kernel_divides_the_map_or_not(kernel, shape):
+    rng = np.random.default_rng(4)
+    errors = check_layer_gradients(MaxPool2D(kernel), rng.standard_normal(shape), rng=rng, h=1e-5)
+    assert errors["x"] < GRAD_TOL, errors
