@@ -8,6 +8,7 @@ environment's Python):
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,39 @@ def execute(nb, *, cwd: str | Path, name: str = "notebook", timeout: int = 600):
 def stdout_of(cell) -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"
                    and o.get("name") == "stdout")
+
+
+# A warning as Python prints it ("UserWarning: ...", "OptimizeWarning: ...") or as pip and other
+# tools do ("WARNING: ..." at the start of a line).
+_WARNING_TEXT = re.compile(r"\b[A-Z]\w*Warning\b|^\s*WARNING\b", flags=re.M)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def warnings_in(nb, *, ignore=()) -> list[str]:
+    """Every code cell of an executed notebook that printed a warning or wrote to stderr.
+
+    One entry per output: "cell N (code cell M), <stream>: <what it printed>". Lines containing any of
+    ``ignore`` are left out (e.g. a note about the machine's pip configuration).
+    """
+    found = []
+    code_index = -1
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        code_index += 1
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text, stream = output.get("text", ""), output.get("name")
+            elif output.get("output_type") in ("display_data", "execute_result"):
+                text, stream = output.get("data", {}).get("text/plain", ""), "display"
+            else:
+                continue
+            text = "\n".join(line for line in _ANSI.sub("", "".join(text)).replace("\r", "\n").splitlines()
+                             if line.strip() and not any(s in line for s in ignore))
+            if text and (stream == "stderr" or _WARNING_TEXT.search(text)):
+                shown = text if len(text) <= 600 else text[:600] + "..."
+                found.append(f"cell {index} (code cell {code_index}), {stream}: {shown}")
+    return found
 
 
 def main(argv=None) -> int:
