@@ -119,8 +119,10 @@ print({name: acts[-1].shape for name, acts in activations.items()})
 # **Question: how does the spread of the pre-activations change with depth?** Each row
 # shares its x axis. Without batch norm, an init scale of 0.5 halves the spread at every
 # layer and 2 doubles it; after six layers they differ by a factor of about
-# $4^6 \approx 4000$. With batch norm every layer starts at standard deviation 1 (whatever
-# the init scale: in the second plot the three BN lines lie on top of each other).
+# $4^6 \approx 4000$. With batch norm every layer starts at standard deviation 1, whatever
+# the init scale: in the second plot the three BN lines lie on top of each other. (That is
+# the *forward* pass. Section 6 shows that the init scale still matters for *training*:
+# it acts like a change of learning rate.)
 
 # %%
 rows = ["plain, init x0.5", "plain, init x2", "BN, init x0.5"]
@@ -136,7 +138,7 @@ plt.show()
 # A layer whose inputs are 1000 times too small (or too large) receives gradients that
 # are scaled the same way: the layers learn at wildly different speeds, and one learning
 # rate cannot suit them all. Batch norm fixes the scale of every layer's input, whatever
-# the weights below it do.
+# the scale of the weights below it.
 
 # %% [markdown]
 # ## 2. The forward pass in training mode
@@ -489,6 +491,83 @@ fig.colorbar(image, ax=axes, label="validation accuracy")
 plt.show()
 
 # %% [markdown]
+# ### Batch norm turns the init scale into a learning rate
+#
+# Read the batch-norm panel by columns. At learning rate 0.01, init ×0.5 trains fastest
+# and init ×2 slowest. The *forward* pass of the batch-normalized network does not depend
+# on the init scale (section 1), yet its *training* does. Why?
+#
+# Take the weights $w$ of one unit of a `Dense` layer followed by batch norm (one column of
+# $W$; its bias is cancelled by the mean subtraction). Scaling them by $c > 0$ scales the
+# unit's pre-activations, their batch mean and their batch standard deviation by $c$, and
+# the normalization divides it out. So the loss does not change (up to $\epsilon$):
+#
+# $$L(c\,w) = L(w)\qquad\text{for every } c > 0 .$$
+#
+# Differentiate both sides.
+# * With respect to $w$: $c\,\nabla L(c\,w) = \nabla L(w)$, so $\nabla L(c\,w) = \nabla L(w)/c$.
+#   **Larger weights get proportionally smaller gradients.**
+# * With respect to $c$, at $c = 1$: $w \cdot \nabla L(w) = 0$. **The gradient is orthogonal
+#   to $w$**: a step turns $w$, it does not stretch it (to first order).
+#
+# What the unit computes depends only on the direction $\hat w = w/\|w\|$. An SGD step
+# $\Delta w = -\eta\,\nabla L(w)$ is orthogonal to $w$, so it turns the direction by
+#
+# $$\Delta \hat w \approx \frac{\Delta w}{\|w\|} = -\frac{\eta}{\|w\|}\,\nabla L(w)
+# = -\frac{\eta}{\|w\|^2}\,\nabla L(\hat w),$$
+#
+# using the first fact with $c = \|w\|$: $\nabla L(w) = \nabla L(\hat w)/\|w\|$. The direction
+# does gradient descent with the **effective learning rate**
+#
+# $$\eta_{\text{eff}} = \frac{\eta}{\|w\|^2}.$$
+#
+# Multiplying the He initialization by $s$ multiplies $\|w\|$ by $s$, so it divides
+# $\eta_{\text{eff}}$ by $s^2$: at the start, init ×2 at learning rate $\eta$ trains like
+# init ×1 at $\eta/4$, and init ×0.5 like init ×1 at $4\eta$. (Only the weights followed by
+# batch norm are scale-invariant; the last `Dense` layer, $\gamma$ and $\beta$ learn at
+# $\eta$ itself, so the match is close, not exact.)
+#
+# **Check it on one batch:** the same network (same seed, so the same weight directions)
+# at the three init scales; for the first layer's weights, the gradient's size, the step
+# it makes relative to the weights, and the angle between weights and gradient.
+
+# %%
+one_batch = X_train[:100], y_train[:100]
+relative_step = {}
+for s in INIT_SCALES:
+    model = deep_mlp(np.random.default_rng(1), init_scale=s, batchnorm=True)
+    loss, dlogits = softmax_cross_entropy(model.forward(one_batch[0], training=True), one_batch[1])
+    model.backward(dlogits)
+    W, dW = model.layers[0].params["W"].astype(np.float64), model.layers[0].grads["W"].astype(np.float64)
+    relative_step[s] = np.linalg.norm(dW) / np.linalg.norm(W)  # ||step|| / ||W|| per unit of learning rate
+    cosine = np.sum(W * dW) / (np.linalg.norm(W) * np.linalg.norm(dW))
+    print(f"init x{s:<3g}: loss {loss:.4f}  ||W|| {np.linalg.norm(W):5.2f}  ||dL/dW|| {np.linalg.norm(dW):.4f}  "
+          f"||dL/dW|| / ||W|| {relative_step[s]:.5f}  cos(W, dL/dW) {cosine:+.0e}")
+print("relative step, compared with init x1:", {f"x{s:g}": round(float(relative_step[s] / relative_step[1.0]), 3)
+                                                for s in INIT_SCALES})
+
+# %% [markdown]
+# The loss is the same at all three scales, the gradient is orthogonal to the weights
+# (cosine ≈ 0), and the step relative to the weights is 4, 1 and 1/4 times as large:
+# exactly $1/s^2$.
+#
+# So what does the grid show, and what not?
+# * **It shows** that with batch norm the MLP trains from all three init scales at
+#   learning rates 0.1 and 1, where the plain network diverges or stalls in most cells: no
+#   activations vanish or explode, whatever the scale.
+# * **It does not show** that the init scale no longer matters. Under batch norm the scale
+#   becomes a factor $1/s^2$ on the learning rate, and the grid tolerates it because its
+#   learning rates span a factor of 100 while $1/s^2$ here is only 4 or 1/4. At
+#   $\eta = 0.01$ the effective rates are 0.04, 0.01 and 0.0025, and the validation
+#   accuracies fall in that order. An init ×10 would train like $\eta/100$.
+# * A bonus: each step is orthogonal to $w$, so
+#   $\|w + \Delta w\|^2 = \|w\|^2 + \eta^2\|\nabla L(w)\|^2$: the weights' norm only grows,
+#   fastest when the steps are large, and $\eta_{\text{eff}}$ shrinks by itself. A too-large
+#   learning rate is partly self-correcting, one reason batch norm tolerates $\eta = 1$.
+#   (Weight decay shrinks $\|w\|$ back; on weights followed by batch norm it raises
+#   $\eta_{\text{eff}}$ rather than limiting what the network can represent.)
+
+# %% [markdown]
 # **Question: what does a learning rate of 1.0 look like during training?** With the
 # standard (He) initialization: the plain network's loss blows up or sits at chance,
 # while the batch-normalized one drops fastest of all.
@@ -552,43 +631,80 @@ except ValueError as error:
 # the batch mean and variance are noisy estimates. This noise is a mild regularizer
 # (like a small, data-dependent dropout), and it shrinks as batches grow.
 # **Question: how noisy is one sample's output, as a function of the batch size?** We put
-# the same image in 50 random training batches of each size and measure the spread of
-# its logits (training mode, on a copy of the trained model).
+# the same image (the *probe*) in 200 random training batches of each size and measure the
+# spread of its logits (training mode, on a copy of the trained model). Its batch-mates are
+# drawn without replacement from the other 499 training images.
+#
+# (`threadpool_limits(1)`: these matrices are tiny, and one BLAS thread computes them many
+# times faster than several competing for the cores; `fit` and `predict` do the same.)
 
 # %%
+from threadpoolctl import threadpool_limits
+
 rng = np.random.default_rng(7)
 scratch = copy.deepcopy(bn_model)
-probe = X_train[:1]
-BATCH_SIZES = (4, 16, 64, 256)
+probe, others = X_train[:1], X_train[1:]
+BATCH_SIZES, DRAWS = (4, 16, 64, 256), 200
 spread = {}
-for size in BATCH_SIZES:
-    logits = [scratch.forward(np.vstack([probe, X_train[rng.choice(np.arange(1, len(X_train)), size - 1,
-                                                                     replace=False)]]), training=True)[0]
-              for _ in range(50)]
-    spread[size] = float(np.std(logits, axis=0).mean())
+with threadpool_limits(1, user_api="blas"):
+    for size in BATCH_SIZES:
+        logits = [scratch.forward(np.vstack([probe, others[rng.choice(len(others), size - 1, replace=False)]]),
+                                  training=True)[0] for _ in range(DRAWS)]
+        spread[size] = float(np.std(logits, axis=0).mean())
 eval_logits = bn_model.predict(probe)[0]
 print("std of the probe image's logits across batches:",
       {size: round(value, 3) for size, value in spread.items()})
 print(f"for scale: the logits' own spread in evaluation mode is {eval_logits.std():.2f}")
 
+# %% [markdown]
+# What should the curve look like? The noise comes from the batch statistics, so compare
+# it with the **standard error of the batch mean** for exactly these batches: the probe plus
+# $n = N-1$ batch-mates drawn without replacement from $P = 499$ images, each with standard
+# deviation $\sigma$. The probe is not noise; the sum of the mates has variance
+# $n\sigma^2\,\frac{P-n}{P-1}$ (the last factor is the finite-population correction), so
+#
+# $$\operatorname{sd}(\mu_B) = \frac{\sigma}{N}\sqrt{(N-1)\,\frac{P-N+1}{P-1}}
+# \;\approx\; \frac{\sigma}{\sqrt N}\quad\text{for } 1 \ll N \ll P .$$
+#
+# On log-log axes that is a line of slope $-\tfrac12$ in the middle, falling faster as $N$
+# approaches $P$ (at $N = 256$ the batches share half the images). The batch variance's
+# noise shrinks the same way. We draw this guide through the measured point at $N = 64$,
+# where both approximations hold (the probe is 1/64 of its batch, and the correction is
+# 0.94), together with the plain $1/\sqrt N$ line through the same point. The guides show
+# the **slope** to expect if the logits' noise is proportional to the statistics' noise;
+# the anchor only sets their height.
+
 # %%
-fig, ax = plt.subplots(figsize=(5.5, 4))
 sizes = np.array(BATCH_SIZES)
+pool = len(others)
+standard_error = np.sqrt((sizes - 1) * (pool - sizes + 1) / (pool - 1)) / sizes  # sd(batch mean) / sigma
+anchor = BATCH_SIZES.index(64)
+guide = spread[64] * standard_error / standard_error[anchor]
+fig, ax = plt.subplots(figsize=(6, 4))
 ax.loglog(sizes, [spread[s] for s in BATCH_SIZES], "o-", label="measured")
-ax.loglog(sizes, spread[BATCH_SIZES[0]] * np.sqrt(BATCH_SIZES[0] / sizes), "k:", label=r"$\propto 1/\sqrt{N}$")
+ax.loglog(sizes, guide, "k--", label=r"standard error of the batch mean, $\sqrt{N-1}/N$ (finite pool)")
+ax.loglog(sizes, spread[64] * np.sqrt(64 / sizes), ":", color="grey", label=r"$\propto 1/\sqrt{N}$")
 ax.minorticks_off()
 ax.set_xticks(sizes, [str(s) for s in BATCH_SIZES])
-ax.set_yticks([0.1, 0.2, 0.5, 1.0], ["0.1", "0.2", "0.5", "1"])
+ax.set_yticks([0.1, 0.2, 0.5, 1.0, 2.0], ["0.1", "0.2", "0.5", "1", "2"])
 ax.set_xlabel("batch size N")
 ax.set_ylabel("std of one sample's logits")
-ax.set_title("batch-norm noise shrinks with the batch size")
-ax.legend()
+ax.set_title("batch-norm noise shrinks with the batch size\n(guides drawn through the point at N = 64)")
+ax.legend(fontsize=8)
 plt.show()
+ratio_64_256 = spread[64] / spread[256]
+print(f"from N = 64 to 256 the noise falls by {ratio_64_256:.2f}x; the standard error predicts "
+      f"{standard_error[anchor] / standard_error[-1]:.2f}x, 1/sqrt(N) alone {np.sqrt(256 / 64):.2f}x")
 
 # %% [markdown]
-# The noise falls roughly like $1/\sqrt{N}$, the standard error of a batch mean. (Not
-# exactly: the batches here are drawn from only 500 images, so the largest ones overlap a
-# lot and agree more than independent batches would.)
+# From 64 to 256 the measured noise falls faster than $1/\sqrt N$, close to what the
+# standard error of these batches predicts: large batches drawn from 500 images overlap, so
+# they agree more than independent batches would. (The measured ratio itself is noisy, by
+# about ±0.2 with 200 batches.) For small batches the measured noise can stay below the
+# guide (look at $N = 4$; how far below depends on the trained network): in a batch of
+# $N$ every normalized value satisfies $|\hat x| \le \sqrt{N-1}$ (at most $\sqrt 3$ for
+# $N = 4$), so however noisy the statistics, the normalized values cannot stray far, and
+# the network's response to the noise is no longer proportional to it.
 #
 # Large batches: little noise, little regularization (and the running statistics are
 # accurate). Tiny batches: noisy statistics, a train/test mismatch, and with one value
@@ -647,6 +763,13 @@ assert bn_fast["val_acc"] >= 0.85, "with batch norm the same learning rate shoul
 for s in INIT_SCALES:  # at lr 1.0 batch norm trains from every init scale, the plain net from none
     assert runs[(True, s, 1.0)]["val_acc"] >= 0.8 and outcome(runs[(False, s, 1.0)]) in ("diverged", "stalled")
 
+step_ratio = {s: relative_step[s] / relative_step[1.0] for s in INIT_SCALES}
+print("BN, first layer: ||dL/dW|| / ||W|| relative to init x1:", {f"x{s:g}": f"{r:.3f}" for s, r in step_ratio.items()})
+assert all(abs(step_ratio[s] * s**2 - 1) < 0.01 for s in INIT_SCALES), "the relative step should scale as 1/s^2"
+slow = [runs[(True, s, 0.01)]["val_acc"] for s in INIT_SCALES]
+print("BN at lr 0.01 (effective 0.04, 0.01, 0.0025), val accuracy for init x0.5, x1, x2:", np.round(slow, 2))
+assert slow[0] > slow[1] > slow[2], "under batch norm a larger init scale trains like a smaller learning rate"
+
 depth_ratio = {name: s[-1] / s[0] for name, s in stds.items()}
 print("last / first layer spread of pre-activations:", {k: f"{v:.3g}" for k, v in depth_ratio.items()})
 assert depth_ratio["plain, init x0.5"] < 0.1 and depth_ratio["plain, init x2"] > 10
@@ -668,7 +791,11 @@ max_change = max(float(np.abs(alone[0] - other).max()) for other in in_batches)
 print(f"one sample's eval-mode logits alone and in two batches agree to 1e-5: {max_change < 1e-5}")
 assert all(np.allclose(alone[0], other, rtol=1e-5, atol=1e-6) for other in in_batches)
 assert acc_sorted < acc_running - 0.2, "batch statistics on one-digit batches should hurt accuracy"
+se_ratio = standard_error[anchor] / standard_error[-1]
+print(f"batch-norm noise from N = 64 to 256 falls {ratio_64_256:.2f}x (standard error of these batches: "
+      f"{se_ratio:.2f}x, 1/sqrt(N): 2.00x); at N = 4 it is {spread[4] / guide[0]:.2f} of the guide")
 assert spread[4] > 3 * spread[256], "batch-norm noise should shrink with the batch size"
+assert ratio_64_256 > 2.0, "batches from a finite pool: the noise should fall faster than 1/sqrt(N) from 64 to 256"
 cnn_mean_acc = {bn: float(np.mean(h["val_accuracy"])) for bn, h in cnn_histories.items()}
 print(f"small CNN, mean validation accuracy over {CNN_EPOCHS} epochs: plain {cnn_mean_acc[False]:.2f}, "
       f"BN {cnn_mean_acc[True]:.2f}")
@@ -690,8 +817,11 @@ print("All claims hold.")
 #   and the gradient is wrong.
 # * What it buys: every layer's input keeps a sane scale, so deep networks train from
 #   poor initializations and at much larger learning rates, in fewer epochs. Its
-#   batch noise regularizes a little; it is not a substitute for the techniques of the
-#   earlier notebooks.
+#   batch noise regularizes a little (the noise shrinks with the batch size); it is not a
+#   substitute for the techniques of the earlier notebooks.
+# * What it does not remove: the scale of the weights feeding a batch-norm layer no longer
+#   changes the forward pass, but it sets the **effective learning rate**
+#   $\eta/\|w\|^2$. Init scale (and weight decay) still matter, through the learning rate.
 #
 # | here | PyTorch | Keras |
 # |---|---|---|

@@ -13,7 +13,8 @@ from sklearn.datasets import load_digits as sk_load_digits
 
 import coursekit
 import coursekit.datasets as datasets
-from coursekit.datasets import Splits, data_path, load_digits, load_noisy_moons
+from coursekit.datasets import (TEXTURE_FREQUENCIES, TEXTURE_ORIENTATIONS, Splits, data_path, load_digits,
+                                load_noisy_moons, load_textures, make_textures)
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path(coursekit.__file__).resolve().parent
@@ -27,7 +28,7 @@ def test_noisy_moons_shapes_dtypes_and_labels():
     for name, n in (("train", 150), ("val", 500), ("test", 500)):
         X, y = getattr(s, f"X_{name}"), getattr(s, f"y_{name}")
         assert X.shape == (n, 2) and X.dtype == np.float32
-        assert y.shape == (n,) and y.dtype == np.int64
+        assert y.shape == (n,) and y.dtype == np.intp
         assert set(np.unique(y)) == {0, 1}
         assert 0.35 < y.mean() < 0.65  # both classes well represented
     assert repr(s) == "Splits(train(150, 2), val(500, 2), test(500, 2))"
@@ -117,7 +118,7 @@ def test_digits_shapes_dtypes_and_ranges(digits):
     for name, n in (("train", 500), ("val", 400), ("test", 1797 - 900)):
         X, y = getattr(digits, f"X_{name}"), getattr(digits, f"y_{name}")
         assert X.shape == (n, 1, 8, 8) and X.dtype == np.float32
-        assert y.shape == (n,) and y.dtype == np.int64
+        assert y.shape == (n,) and y.dtype == np.intp
         assert X.min() == 0.0 and X.max() == 1.0  # pixels 0..16 scaled by 1/16
         assert set(np.unique(y)) == set(range(10))
 
@@ -153,3 +154,176 @@ def test_digits_bad_arguments():
         load_digits(seed=-1)
     with pytest.raises(ValueError, match=r"n_train \+ n_val must leave at least 10 test images.*n_train=1500, n_val=400"):
         load_digits(n_train=1500, n_val=400)
+
+
+# ----------------------------------------------------------------------------- labels in the browser
+
+@pytest.mark.parametrize("loader", [load_noisy_moons, lambda: load_digits(n_train=100, n_val=50),
+                                    lambda: load_textures(n_train=20, n_val=20, n_test=20)],
+                         ids=["noisy_moons", "digits", "textures"])
+def test_labels_are_numpy_index_integers(loader):
+    """np.intp is int32 in 32-bit WebAssembly (JupyterLite), where np.bincount rejects int64 labels."""
+    s = loader()
+    for name in ("train", "val", "test"):
+        y = getattr(s, f"y_{name}")
+        assert y.dtype == np.intp
+        assert np.bincount(y).sum() == len(y)
+
+
+def test_the_course_does_not_need_int64_labels():
+    """What the browser's int32 labels go through gives the same numbers as int64 labels."""
+    from coursekit.losses import softmax_cross_entropy
+    from coursekit.training import accuracy
+
+    logits = np.random.default_rng(0).standard_normal((40, 10)).astype(np.float32)
+    labels = np.arange(40) % 10
+    loss64, grad64 = softmax_cross_entropy(logits, labels.astype(np.int64))
+    loss32, grad32 = softmax_cross_entropy(logits, labels.astype(np.int32))
+    assert loss32 == loss64
+    np.testing.assert_array_equal(grad32, grad64)
+    assert accuracy(logits, labels.astype(np.int32)) == accuracy(logits, labels.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------- oriented textures
+
+def _spectrum_orientation_and_frequency(X):
+    """Per image: dominant orientation (radians in [0, pi)) and power-weighted mean frequency (cycles/px).
+
+    From the zero-padded power spectrum over a ring that skips the lowest frequencies; the
+    orientation is the doubled-angle mean, so the two mirrored peaks of a real image agree.
+    """
+    x = X[:, 0].astype(np.float64)
+    power = np.abs(np.fft.fft2(x - x.mean(axis=(1, 2), keepdims=True), s=(64, 64))) ** 2
+    f = np.fft.fftfreq(64)
+    fx, fy = np.meshgrid(f, f)
+    radius, angle = np.hypot(fx, fy), np.arctan2(fy, fx)
+    weights = power * ((radius > 0.04) & (radius < 0.45))
+    orientation = (np.angle((weights * np.exp(2j * angle)).sum(axis=(1, 2))) / 2) % np.pi
+    frequency = (weights * radius).sum(axis=(1, 2)) / weights.sum(axis=(1, 2))
+    return orientation, frequency
+
+
+def _angle_between(a, b):
+    """Distance between orientations (period pi), in radians."""
+    return np.abs(np.angle(np.exp(2j * (a - b)))) / 2
+
+
+CLASS_ANGLES = np.pi * (np.arange(10) % TEXTURE_ORIENTATIONS) / TEXTURE_ORIENTATIONS
+CLASS_FREQUENCIES = np.asarray(TEXTURE_FREQUENCIES)[np.arange(10) // TEXTURE_ORIENTATIONS]
+
+
+def test_textures_shapes_dtypes_and_balance():
+    X, y = make_textures(203, rng=np.random.default_rng(0))
+    assert X.shape == (203, 1, 16, 16) and X.dtype == np.float32
+    assert y.shape == (203,) and y.dtype == np.intp
+    counts = np.bincount(y, minlength=10)
+    assert len(counts) == 10 and counts.max() - counts.min() <= 1  # 203 = 20 per class + 3
+    assert not np.array_equal(y[:10], np.arange(10))  # shuffled, not in class order
+    assert make_textures(3, rng=np.random.default_rng(0), size=8)[0].shape == (3, 1, 8, 8)
+
+
+def test_textures_are_reproducible_from_the_generator():
+    a = make_textures(50, rng=np.random.default_rng(7))
+    b = make_textures(50, rng=np.random.default_rng(7))
+    c = make_textures(50, rng=np.random.default_rng(8))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_textures_have_unit_variance_plus_the_pixel_noise():
+    clean, _ = make_textures(300, rng=np.random.default_rng(1), noise_std=0.0)
+    np.testing.assert_allclose(clean.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(clean.std(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    noisy, _ = make_textures(300, rng=np.random.default_rng(1), noise_std=1.5)
+    assert abs(noisy.var() - (1 + 1.5 ** 2)) < 0.1
+
+
+def test_texture_classes_differ_by_orientation_and_frequency():
+    """Each class's stripes have its orientation and spacing, in the clean images and under the noise."""
+    for noise_std in (0.0, 1.5):
+        X, y = make_textures(2000, rng=np.random.default_rng(2), noise_std=noise_std)
+        orientation, frequency = _spectrum_orientation_and_frequency(X)
+        for k in range(10):
+            mine = y == k
+            class_orientation = (np.angle(np.exp(2j * orientation[mine]).mean()) / 2) % np.pi
+            assert _angle_between(class_orientation, CLASS_ANGLES[k]) < np.radians(6), (noise_std, k)
+        low, high = (np.median(frequency[y // TEXTURE_ORIENTATIONS == i]) for i in (0, 1))
+        assert high > low + 0.04, (noise_std, low, high)
+    # in the clean images the spectrum alone tells the class for most images (chance: 10%);
+    # the per-image jitter (0.3 rad against 36 degrees between classes) makes them overlap
+    X, y = make_textures(2000, rng=np.random.default_rng(3), noise_std=0.0)
+    orientation, frequency = _spectrum_orientation_and_frequency(X)
+    distance = (_angle_between(orientation[:, None], CLASS_ANGLES) / (np.pi / TEXTURE_ORIENTATIONS)
+                + np.abs(np.log(frequency[:, None] / CLASS_FREQUENCIES)) / np.log(0.25 / 0.12))
+    assert np.mean(distance.argmin(axis=1) == y) > 0.5
+
+
+def test_texture_jitter_controls_the_spread_of_orientations():
+    spreads = []
+    for jitter in (0.0, 0.3):
+        X, y = make_textures(500, rng=np.random.default_rng(4), noise_std=0.0, angle_jitter=jitter,
+                             frequency_jitter=0.0)
+        orientation, _ = _spectrum_orientation_and_frequency(X)
+        spreads.append(np.median(_angle_between(orientation, CLASS_ANGLES[y])))
+    assert spreads[0] < np.radians(6) and spreads[1] > 2 * spreads[0]
+
+
+def test_textures_do_not_depend_on_position():
+    """The two halves of an image carry the same statistics: only orientation and spacing tell classes apart."""
+    X, _ = make_textures(2000, rng=np.random.default_rng(5))
+    top, bottom, left, right = X[:, :, :8], X[:, :, 8:], X[..., :8], X[..., 8:]
+    for a, b in ((top, bottom), (left, right)):
+        assert abs(a.var() - b.var()) < 0.05 * X.var()
+
+
+def test_texture_noise_is_added_to_the_same_textures():
+    """noise_std changes only the added pixel noise: notebook 03 shows the clean version of the training images."""
+    clean = load_textures(n_train=30, n_val=10, n_test=10, seed=3, noise_std=0.0)
+    noisy = load_textures(n_train=30, n_val=10, n_test=10, seed=3, noise_std=1.5)
+    np.testing.assert_array_equal(clean.y_train, noisy.y_train)
+    added = (noisy.X_train - clean.X_train).ravel()
+    assert abs(added.std() - 1.5) < 0.1
+    assert abs(np.corrcoef(added, clean.X_train.ravel())[0, 1]) < 0.1
+
+
+def test_load_textures_splits_seed_and_independent_streams():
+    s = load_textures()
+    assert repr(s) == "Splits(train(50, 1, 16, 16), val(500, 1, 16, 16), test(1000, 1, 16, 16))"
+    for name in ("train", "val", "test"):
+        counts = np.bincount(getattr(s, f"y_{name}"), minlength=10)
+        assert counts.max() - counts.min() <= 1
+    again, other = load_textures(), load_textures(seed=1)
+    np.testing.assert_array_equal(s.X_train, again.X_train)
+    np.testing.assert_array_equal(s.X_test, again.X_test)
+    assert not np.array_equal(s.X_train, other.X_train)
+    bigger = load_textures(n_train=100)  # a bigger training set leaves validation and test untouched
+    np.testing.assert_array_equal(bigger.X_val, s.X_val)
+    np.testing.assert_array_equal(bigger.X_test, s.X_test)
+    assert not np.array_equal(bigger.X_train[:50], s.X_train)
+    clean = load_textures(n_train=30, n_val=10, n_test=10, noise_std=0.0)
+    np.testing.assert_allclose(clean.X_train.std(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+
+
+def test_textures_bad_arguments():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 0"):
+        make_textures(0, rng=rng)
+    with pytest.raises(TypeError, match=r"n must be an integer, got 10\.0"):
+        make_textures(10.0, rng=rng)
+    with pytest.raises(TypeError, match=r"rng must be a numpy random Generator.*got 0 of type int"):
+        make_textures(10, rng=0)
+    with pytest.raises(ValueError, match=r"size must be an integer >= 4, got 2"):
+        make_textures(10, rng=rng, size=2)
+    with pytest.raises(ValueError, match=r"noise_std must be >= 0\.0, got -1\.0"):
+        make_textures(10, rng=rng, noise_std=-1.0)
+    with pytest.raises(ValueError, match=r"noise_std must be a finite number, got nan"):
+        make_textures(10, rng=rng, noise_std=float("nan"))
+    with pytest.raises(ValueError, match=r"angle_jitter must be >= 0\.0, got -0\.1"):
+        make_textures(10, rng=rng, angle_jitter=-0.1)
+    with pytest.raises(ValueError, match=r"bandwidth must be in \(0\.0, 0\.25\], got 0\.0"):
+        make_textures(10, rng=rng, bandwidth=0.0)
+    with pytest.raises(ValueError, match=r"n_train must be an integer >= 1, got 0"):
+        load_textures(n_train=0)
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0, got -3"):
+        load_textures(seed=-3)
