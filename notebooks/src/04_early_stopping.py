@@ -2,7 +2,6 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
