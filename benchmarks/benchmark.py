@@ -109,7 +109,8 @@ def _all_digits_images():
 
 WORKLOADS = {
     "mlp2d": Workload(
-        "mlp2d", "MLP 2-128-128-1 ReLU on noisy moons (150 train / 500 val), batch 32, Adam(1e-2), as notebook 00",
+        "mlp2d", "MLP 2-128-128-1 ReLU on noisy moons (150 train / 500 val), batch 32, Adam(1e-2): the baseline of "
+        "notebooks 00-04 (which train it with SGD, batch 30; Adam is the costlier update)",
         [("dense", 2, 128), ("relu",), ("dense", 128, 128), ("relu",), ("dense", 128, 1)],
         "bce", 1e-2, 32, 20, _moons),
     "digits_mlp": Workload(

@@ -81,7 +81,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
                          f"got {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         if np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
-            labels = labels.astype(np.int64)
+            labels = labels.astype(np.intp)
         else:
             raise TypeError(f"softmax_cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
     if labels.min() < 0 or labels.max() >= c:

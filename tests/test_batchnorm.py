@@ -118,9 +118,11 @@ def test_forward_rejects_wrong_rank_and_wrong_gamma_shape():
 
 
 def _numeric_grads(x, gamma, beta, dout, eps=1e-5):
-    def loss(_):
+    def loss(x, gamma, beta):
         return float(np.sum(batchnorm_forward(x, gamma, beta, eps=eps)[0] * dout))
-    return numerical_gradient(loss, x), numerical_gradient(loss, gamma), numerical_gradient(loss, beta)
+    return (numerical_gradient(lambda v: loss(v, gamma, beta), x.copy()),
+            numerical_gradient(lambda v: loss(x, v, beta), gamma.copy()),
+            numerical_gradient(lambda v: loss(x, gamma, v), beta.copy()))
 
 
 # With N = 2 and a small eps, x_hat is +-1 whatever x is, so dx is ~eps-sized: use a large eps there.

@@ -835,7 +835,7 @@ def _selected_envs(items) -> list[str]:
 def start_background_jobs(items) -> None:
     """Build the wheel and every environment the selected ``items`` need, in threads, now.
 
-    tests/conftest.py calls this right after collection, so that (under --full) the
+    conftest.py calls this right after collection, so that (under --full) the
     environments build while the rest of the suite runs; their tests run last and wait.
     """
     if _JOBS.pool is not None:
@@ -880,7 +880,7 @@ def stop_background_jobs() -> None:
 @pytest.fixture(scope="module")
 def wheel(request) -> Path:
     """A wheel built from this checkout, once per session."""
-    start_background_jobs(request.session.items)   # a no-op when tests/conftest.py already started them
+    start_background_jobs(request.session.items)   # a no-op when conftest.py already started them
     return _JOBS.wheel.result()
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from coursekit import exercises
 
-pytestmark = pytest.mark.slow  # run by `python -m pytest --full` (tests/conftest.py)
+pytestmark = pytest.mark.slow  # run by `python -m pytest --full` (conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

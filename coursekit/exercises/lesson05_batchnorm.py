@@ -469,9 +469,12 @@ def batchnorm_backward_graph(dout, cache):
 
 def _bn_loss_grads(x, gamma, beta, dout, eps):
     """Central-difference gradients of sum(batchnorm_forward(x, gamma, beta) * dout)."""
-    def loss(_):
+    def loss(x, gamma, beta):
         return float(np.sum(batchnorm_forward(x, gamma, beta, eps=eps)[0] * dout))
-    return (numerical_gradient(loss, x), numerical_gradient(loss, gamma), numerical_gradient(loss, beta))
+    # numerical_gradient's contract: each function computes its value from the array it is given
+    return (numerical_gradient(lambda v: loss(v, gamma, beta), x.copy()),
+            numerical_gradient(lambda v: loss(x, v, beta), gamma.copy()),
+            numerical_gradient(lambda v: loss(x, gamma, v), beta.copy()))
 
 
 def _backward_cases():

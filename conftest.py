@@ -1,4 +1,4 @@
-"""Shared test setup.
+"""Shared test setup (at the repository root, so it applies however pytest is called, e.g. on one notebook).
 
 * A non-interactive matplotlib backend (no windows, works headless).
 * One BLAS thread, here and in every notebook kernel the tests start (they inherit the
