@@ -19,17 +19,13 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # The authoring sources (jupytext percent scripts) live in notebooks/src/, away from the folder
-# learners and Colab open. (Until they are moved there, they sit beside the notebooks: the tests
-# below accept that older layout too, with its old conversion command.)
+# learners and Colab open.
 SOURCE_DIR = ROOT / "notebooks" / "src"
-if not any(SOURCE_DIR.glob("[0-9][0-9]_*.py")):
-    SOURCE_DIR = ROOT / "notebooks"
-SOURCES_MOVED = SOURCE_DIR != ROOT / "notebooks"
 SOURCES = sorted(SOURCE_DIR.glob("[0-9][0-9]_*.py"))
 # The one command that regenerates every .ipynb from its source, run from the repository's root
 # (README.md, "For instructors"); give it one source instead of the glob to convert just that one.
 CONVERT_COMMAND = ("""jupytext --update --from "src//py:percent" --to ipynb --update-metadata '{"jupytext": null}' """
-                   "notebooks/src/[0-9]*.py") if SOURCES_MOVED else "jupytext --to ipynb notebooks/[0-9]*.py"
+                   "notebooks/src/[0-9]*.py")
 JUPYTEXT_CONFIG_FILES = ("jupytext.toml", ".jupytext", ".jupytext.toml", "jupytext.yml", ".jupytext.yml",
                          "jupytext.yaml", ".jupytext.yaml", "jupytext.json", ".jupytext.json", "jupytext.py",
                          ".jupytext.py")
@@ -64,6 +60,8 @@ def code_cells(nb):
 
 def test_there_are_notebooks_and_each_has_its_source():
     assert NOTEBOOKS, "no notebooks found"
+    assert not list((ROOT / "notebooks").glob("[0-9][0-9]_*.py")), \
+        "lesson sources belong in notebooks/src/, not beside the notebooks learners open"
     where = SOURCE_DIR.relative_to(ROOT).as_posix()
     assert [p.stem for p in NOTEBOOKS] == [p.stem for p in SOURCES], \
         f"every notebooks/NN_name.ipynb needs its jupytext source {where}/NN_name.py and vice versa"
@@ -93,7 +91,6 @@ def test_ipynb_matches_its_jupytext_source(path):
         f"run `{CONVERT_COMMAND.replace('[0-9]*.py', path.stem + '.py')}`")
 
 
-@pytest.mark.skipif(not SOURCES_MOVED, reason="the .py sources still sit beside the notebooks (paired, old layout)")
 def test_no_jupytext_pairing_can_act_in_a_learners_folder():
     """Saving a lesson in JupyterLab must write that .ipynb only: no paired .py, no rewritten source.
 
@@ -116,7 +113,6 @@ def test_no_jupytext_pairing_can_act_in_a_learners_folder():
                 assert "jupytext" not in tomllib.load(fh).get("tool", {}), f"{pyproject} has [tool.jupytext]"
 
 
-@pytest.mark.skipif(not SOURCES_MOVED, reason="the .py sources still sit beside the notebooks (old layout)")
 def test_readme_gives_the_conversion_command():
     assert CONVERT_COMMAND in (ROOT / "README.md").read_text(), \
         f"README.md must give the one command that regenerates the notebooks: {CONVERT_COMMAND}"
