@@ -42,14 +42,16 @@ def _statistical_checks(fn):
 
 
 @pytest.fixture
-def toy(monkeypatch):
-    """Register toy exercises in a private copy of the registry (removed afterwards)."""
-    monkeypatch.setattr(_core, "REGISTRY", dict(_core.REGISTRY))
+def toy():
+    """Register toy exercises (removed afterwards: the registry gets back exactly what it held)."""
+    saved = dict(_core.REGISTRY)
     register("_toy_square", reference=square_reference, run_checks=_square_checks,
              mistakes=(Mistake("twice", _twice, "You doubled x instead of squaring it."),),
              generic_hint="Square each entry.")
     register("_toy_stats", reference=lambda x: x, run_checks=_statistical_checks)
-    return "_toy_square"
+    yield "_toy_square"
+    _core.REGISTRY.clear()
+    _core.REGISTRY.update(saved)
 
 
 # ----------------------------------------------------------------------------- format_value
@@ -92,7 +94,15 @@ def test_format_value_never_raises_on_odd_objects():
 def test_compare_matching_values_gives_none():
     assert compare_outputs(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7])) is None  # within rtol 1e-6
     assert compare_outputs(1.5, np.float64(1.5)) is None
-    assert compare_outputs(1.5, np.array([1.5])) is None  # a size-1 array counts as a number
+    assert compare_outputs(1.5, np.array(1.5)) is None  # a 0-d array is a number
+
+
+def test_a_one_element_array_is_not_a_number_and_the_reason_says_so():
+    # float(np.array([1.5])) is an error in NumPy 2.4: a loss of shape (1,) breaks whatever uses it.
+    assert compare_outputs(1.5, np.array([1.5]), path="loss") == (
+        "loss should be one number, got an array of shape (1,) holding the right value (a 0-d result: float(...), "
+        "or a reduction without keepdims)")
+    assert "holding 2.5" in compare_outputs(1.5, np.array([[2.5]]))
     assert compare_outputs((np.zeros(2), 3.0), [np.zeros(2), 3.0]) is None  # a list is fine for a tuple
     assert compare_outputs(True, np.bool_(True)) is None
     assert compare_outputs("relu", "relu") is None and compare_outputs(None, None) is None
@@ -139,7 +149,7 @@ def test_compare_explains_nan_and_inf():
 def test_compare_numbers_reject_non_numbers():
     assert compare_outputs(1.0, "1.0") == "the result should be a number, got str '1.0'"
     assert compare_outputs(1.0, True) == "the result should be a number, got bool True"
-    assert compare_outputs(1.0, np.zeros(3)).startswith("the result should be a number, got ndarray")
+    assert compare_outputs(1.0, np.zeros(3)).startswith("the result should be one number, got an array of shape (3,)")
     assert compare_outputs(True, 1) == "the result is 1, expected True"
 
 
@@ -700,3 +710,85 @@ def test_the_module_documents_the_verdicts_and_the_log():
     for part in ("PASSED ✅", "NOT ATTEMPTED ⏳", "FAILED ❌", "COURSEKIT_CHECK_LOG", '"exercise"', '"status"',
                  '"mistake"', '"summary"', '"message"', '"seconds"'):
         assert part in doc
+
+
+# ----------------------------------------------------------------------------- the rich verdict (Jupyter)
+
+from coursekit.exercises._core import verdict_html, verdict_parts  # noqa: E402
+
+
+def test_the_plain_verdict_splits_into_its_labelled_parts(toy):
+    message = run_check(toy, _twice).message
+    headline, parts = verdict_parts(message)
+    assert headline == "FAILED ❌ _toy_square: failed on case: small"
+    labels = [label for label, _ in parts]
+    assert labels == ["inputs", "expected", "got", "differs", "problem", "hint", ""]
+    assert dict(parts)["hint"] == "You doubled x instead of squaring it."
+
+
+def _text_of(fragment: str) -> str:
+    import html as html_module
+    import re
+    return html_module.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def test_the_rich_verdict_puts_problem_and_hint_first_and_folds_the_failing_case(toy):
+    message = run_check(toy, _twice).message
+    rich = verdict_html(message)
+    head, folded = rich.split("<details", 1)
+    text = _text_of(head)
+    assert text.startswith("FAILED ❌ _toy_square: failed on case: small")
+    assert text.index("Problem:") < text.index("Hint: You doubled x instead of squaring it.")
+    for hidden in ("x=[ 1. -2.  3.]", "expected", "differs"):
+        assert hidden not in text, f"{hidden!r} should be in the folded part"
+        assert hidden in _text_of(folded)
+    assert "<summary" in folded and "</details>" in folded
+    # every piece of the plain text is in the rich one, nothing else is added but labels
+    for _, part in verdict_parts(message)[1]:
+        assert part in _text_of(rich)
+
+
+def test_the_rich_verdict_is_plain_html_with_inline_style_and_escapes_everything():
+    message = ("FAILED ❌ odd: failed on case: <script>alert(1)</script>\n   got:      [1 < 2 & 3]\n"
+               "   problem:  x & y\n   hint:     use `a < b`")
+    rich = verdict_html(message)
+    assert "<script" not in rich and "&lt;script&gt;" in rich and "[1 &lt; 2 &amp; 3]" in rich
+    assert "<code" in rich and "a &lt; b" in rich  # `code` in a hint is set as code
+    assert "<style" not in rich and "class=\"coursekit-verdict\"" in rich and "style=" in rich
+    # prose wraps between words only; values wrap at spaces (pre-wrap), never mid-word
+    assert "word-break: normal" in rich and "break-all" not in rich
+
+
+@pytest.mark.parametrize("status, colour", [("passed", "#2e7d32"), ("not attempted", "#b26a00"), ("failed", "#c62828")])
+def test_each_status_has_its_colour_and_a_passed_verdict_folds_nothing(toy, status, colour):
+    answers = {"passed": square_reference, "not attempted": lambda x: (_ for _ in ()).throw(NotImplementedError),
+               "failed": _twice}
+    result = run_check(toy, answers[status])
+    assert result.status == status
+    rich = verdict_html(result.message)
+    assert f"border-left: 4px solid {colour}" in rich
+    assert ("<details" in rich) == (status == "failed")
+
+
+def test_a_note_on_a_passed_verdict_is_shown_up_front():
+    message = "PASSED ✅ x: 3 cases match.\n   note:     Information, not a mistake: rounding."
+    rich = verdict_html(message)
+    assert "<details" not in rich and "Note:</b> Information, not a mistake: rounding." in rich
+
+
+def test_in_a_notebook_the_verdict_is_one_rich_output_with_the_text_as_fallback(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from coursekit.exercises import check, mistake\n"
+                                  "l2 = check('l2_grad', mistake('l2_grad', 'wrong_sign'))"),
+        nbformat.v4.new_code_cell("l2 = check('l2_grad', lambda W, lambd, m: lambd / m * W)")])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell, start in zip(nb.cells, ("FAILED ❌ l2_grad: ", "PASSED ✅ l2_grad: ")):
+        (output,) = cell.outputs
+        assert output.output_type == "display_data", cell.outputs
+        assert output.data["text/plain"].startswith(start)
+        assert output.data["text/html"] == verdict_html(output.data["text/plain"])
+    assert all_mistakes("l2_grad")["wrong_sign"].hint in nb.cells[0].outputs[0].data["text/plain"]

@@ -79,7 +79,7 @@ def test_a_full_run_removes_its_bar_and_an_exception_propagates(monkeypatch, cap
 
 
 def test_the_monitor_thread_is_off_in_the_browser(monkeypatch):
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     monkeypatch.setattr(tqdm, "monitor_interval", tqdm.monitor_interval)  # restored after the test
     monkeypatch.setattr(sys, "platform", "emscripten")
@@ -91,7 +91,7 @@ def test_the_monitor_thread_is_off_in_the_browser(monkeypatch):
 
 
 def test_the_monitor_thread_is_left_alone_elsewhere(monkeypatch):
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     monkeypatch.setattr(tqdm, "monitor_interval", 10)
     monkeypatch.delenv("COURSEKIT_PROGRESS", raising=False)
@@ -100,7 +100,19 @@ def test_the_monitor_thread_is_left_alone_elsewhere(monkeypatch):
     assert tqdm.monitor_interval == 10 and _progress.sys.platform != "emscripten"
 
 
-# ----------------------------------------------------------------------------- widget bars in a Jupyter kernel
+def test_outside_a_notebook_the_bar_is_tqdm_s_text_bar_on_stderr(monkeypatch, capsys):
+    monkeypatch.delenv("COURSEKIT_PROGRESS", raising=False)
+    with ProgressBar(2, desc="seeds", unit="seed", enabled=True) as bar:
+        assert bar.kind == "terminal"
+        bar.advance()
+        bar.advance()
+    captured = capsys.readouterr()
+    assert captured.out == "" and "seeds" in captured.err
+
+
+# ----------------------------------------------------------------------------- bars in a Jupyter kernel
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 _SETUP = """
 import numpy as np
@@ -110,8 +122,6 @@ from coursekit.layers import Dense
 from coursekit.losses import binary_cross_entropy_with_logits as bce
 from coursekit.model import Sequential
 from coursekit.training import fit
-import tqdm.auto, tqdm.notebook
-assert issubclass(tqdm.auto.tqdm, tqdm.notebook.tqdm), tqdm.auto.tqdm.__mro__
 
 class NoStep:
     def step(self):
@@ -124,14 +134,7 @@ def run(**kwargs):
     return fit(model, bce, NoStep(), X, y, batch_size=10, rng=np.random.default_rng(0), **kwargs)
 """
 
-_CELLS = {
-    "early stop": "h = run(epochs=50, validation_data=(X, y), callbacks=[EarlyStopping(patience=2)])",
-    "exception": """try:
-    run(epochs=50, callbacks=[EarlyStopping(monitor="val_acc", mode="max")])
-except ValueError as err:
-    print("ValueError")""",
-    "full run": "h = run(epochs=4)",
-    "diverged": """import warnings
+_DIVERGE = """import warnings
 from coursekit.optim import SGD
 class Explode(SGD):
     def step(self):
@@ -144,70 +147,126 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     h = fit(model, bce, Explode(model.parameters(), lr=0.1), X, y, batch_size=10, rng=np.random.default_rng(0),
             epochs=50, on_nan="stop")
-print(h.diverged, h.stopped_epoch)""",
+print(h.diverged, h.stopped_epoch)"""
+
+_CELLS = {
+    "early stop": "h = run(epochs=50, validation_data=(X, y), callbacks=[EarlyStopping(patience=2)])",
+    "exception": """try:
+    run(epochs=50, callbacks=[EarlyStopping(monitor="val_acc", mode="max")])
+except ValueError as err:
+    print("ValueError")""",
+    "full run": "h = run(epochs=4)",
+    "diverged": _DIVERGE,
     "seeds": "rows = run_seeds(lambda streams: {'loss': 1.0}, [0, 1, 2])",
     "seed fails": """try:
     run_seeds(lambda streams: {'loss': float(streams.seed) if streams.seed < 1 else float('nan')}, [0, 1, 2])
 except ValueError:
     print("ValueError")""",
+    # From here on, a kernel without ipywidgets (as JupyterLite's): text bars, drawn in an ordinary output.
+    "no widgets": "import tqdm.notebook\ntqdm.notebook.IProgress = None\nh = run(epochs=4)",
+    "no widgets, early stop": "h = run(epochs=50, validation_data=(X, y), callbacks=[EarlyStopping(patience=2)])",
+    "no widgets, exception": """try:
+    run(epochs=50, callbacks=[EarlyStopping(monitor="val_acc", mode="max")])
+except ValueError as err:
+    print("ValueError")""",
 }
 
 
-def _bar_states(nb, cell):
-    """The state of each tqdm widget a cell displayed: style, value/max, label, visibility."""
-    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    bars = []
-    for output in cell.outputs:
-        view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
-        if view is None:
-            continue
-        box = state[view["model_id"]]["state"]
-        label, progress, _ = (state[child.removeprefix("IPY_MODEL_")]["state"] for child in box["children"])
-        layout = state[box["layout"].removeprefix("IPY_MODEL_")]["state"]
-        bars.append({"style": progress["bar_style"], "value": progress["value"], "max": progress["max"],
-                     "label": label["value"].replace("\u2007", " "), "hidden": layout.get("visibility") == "hidden"})
-    return bars
+class _RecordingClient(NotebookClient):
+    """nbclient, recording every output message each cell sent while it ran (not only what is left at the end)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent: dict[int, list[tuple[str, dict]]] = {}
+
+    def process_message(self, msg, cell, cell_index):
+        kind = msg["msg_type"]
+        if kind in ("display_data", "update_display_data", "stream"):
+            self.sent.setdefault(cell_index, []).append((kind, msg["content"]))
+        return super().process_message(msg, cell, cell_index)
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_SETUP)]
                                   + [nbformat.v4.new_code_cell(code) for code in _CELLS.values()])
-    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path_factory.mktemp("progress"))}}).execute()
-    return {name: (nb, cell) for name, cell in zip(_CELLS, nb.cells[1:])}
+    client = _RecordingClient(nb, timeout=300, kernel_name="python3",
+                              resources={"metadata": {"path": str(tmp_path_factory.mktemp("progress"))}})
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COURSEKIT_PROGRESS"}
+    client.execute(env=env)
+    return {name: (cell, client.sent.get(index, [])) for index, (name, cell) in enumerate(zip(_CELLS, nb.cells[1:]),
+                                                                                          start=1)}
 
 
-def test_notebook_early_stop_closes_the_bar_green_full_and_labelled(executed):
-    (bar,) = _bar_states(*executed["early stop"])
-    assert bar["style"] == "success" and bar["value"] == bar["max"] == 3 and not bar["hidden"]
-    assert bar["label"].startswith("stopped early at epoch 2 (0-based) of 50")
+def _texts(cell) -> list[str]:
+    """What the saved cell shows: each output's text (a display's text/plain, a stream's text)."""
+    texts = []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            texts.append(output.text)
+        elif output.output_type in ("display_data", "execute_result"):
+            texts.append(output.data.get("text/plain", ""))
+    return texts
 
 
-def test_notebook_exception_hides_the_bar_instead_of_leaving_it_red(executed):
-    nb, cell = executed["exception"]
-    (bar,) = _bar_states(nb, cell)
-    assert bar["style"] != "danger" and bar["hidden"]
-    assert "ValueError" in "".join(o.get("text", "") for o in cell.outputs)  # the exception reached the cell
+def _widget_views(cell) -> int:
+    return sum(WIDGET_VIEW in output.get("data", {}) for output in cell.outputs)
 
 
-def test_notebook_a_diverged_run_stopped_on_purpose_closes_orange_and_labelled(executed):
-    nb, cell = executed["diverged"]
-    (bar,) = _bar_states(nb, cell)
-    assert "True 1" in "".join(o.get("text", "") for o in cell.outputs)  # diverged in epoch 1 (its 4th step)
-    assert bar["style"] == "warning" and bar["value"] == bar["max"] == 1 and not bar["hidden"]
-    assert bar["label"].startswith("diverged at epoch 1 (0-based) of 50: stopped")
+def _drawn_as_widget(sent) -> bool:
+    return any(kind == "display_data" and WIDGET_VIEW in content["data"] for kind, content in sent)
 
 
-def test_notebook_full_runs_remove_their_bars(executed):
-    for name in ("full run", "seeds"):
-        (bar,) = _bar_states(*executed[name])
-        assert bar["hidden"] and bar["style"] != "danger" and bar["value"] == bar["max"], name
+def test_a_saved_notebook_keeps_no_widget_view(executed):
+    for name, (cell, _) in executed.items():
+        assert _widget_views(cell) == 0, f"{name}: a widget view is left in the saved outputs: {cell.outputs}"
+        assert not [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"], \
+            f"{name}: something was written to stderr: {cell.outputs}"
 
 
-def test_notebook_a_failing_seed_hides_the_seed_bar(executed):
-    (bar,) = _bar_states(*executed["seed fails"])
-    assert bar["hidden"] and bar["style"] != "danger"
+def test_with_ipywidgets_the_bar_is_a_widget_while_it_runs(executed):
+    for name in ("early stop", "exception", "full run", "diverged", "seeds", "seed fails"):
+        cell, sent = executed[name]
+        assert _drawn_as_widget(sent), f"{name}: no widget bar was displayed while it ran: {sent}"
+        assert any(kind == "update_display_data" for kind, _ in sent), f"{name}: the bar's output was not replaced"
+
+
+def test_an_early_stop_ends_as_one_line_with_the_reason(executed):
+    for name in ("early stop", "no widgets, early stop"):
+        cell, _ = executed[name]
+        (line,) = [text for text in _texts(cell) if text]
+        assert line.startswith("stopped early at epoch 2 (0-based) of 50, after 3 epochs in 00:0"), (name, line)
+        assert "val_loss=" in line, line
+
+
+def test_a_full_run_ends_as_one_summary_line(executed):
+    for name, total, unit in (("full run", 4, "epochs"), ("seeds", 3, "seeds"), ("no widgets", 4, "epochs")):
+        cell, _ = executed[name]
+        (line,) = [text for text in _texts(cell) if text]
+        assert line.startswith(f"{unit}: {total}/{total} in 00:0"), (name, line)
+
+
+def test_a_diverged_run_stopped_on_purpose_says_so(executed):
+    cell, _ = executed["diverged"]
+    texts = _texts(cell)
+    assert any(text.startswith("diverged at epoch 1 (0-based) of 50: stopped, after 1 epoch in") for text in texts), \
+        texts
+    assert "True 1\n" in texts  # diverged in epoch 1 (its 4th step)
+
+
+def test_an_exception_removes_the_bar_and_propagates(executed):
+    for name in ("exception", "seed fails", "no widgets, exception"):
+        cell, _ = executed[name]
+        assert [text for text in _texts(cell) if text] == ["ValueError\n"], (name, cell.outputs)
+
+
+def test_without_ipywidgets_the_bar_is_text_redrawn_in_place_never_on_stderr(executed):
+    cell, sent = executed["no widgets"]
+    assert not _drawn_as_widget(sent), sent
+    assert not [content for kind, content in sent if kind == "stream"], "a text bar was written to a stream"
+    drawn = [content["data"]["text/plain"] for kind, content in sent if kind in ("display_data", "update_display_data")]
+    assert drawn[0] == "epochs: 0/4" and any("%|" in text for text in drawn), drawn
+    assert drawn[-1].startswith("epochs: 4/4 in"), drawn
 
 
 def test_the_progress_flag_must_be_a_bool():

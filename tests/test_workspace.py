@@ -1,5 +1,11 @@
 """coursekit.workspace: learners' own copies of the lessons, refreshed without ever losing their work."""
 import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -171,13 +177,28 @@ def test_without_a_record_only_files_equal_to_the_course_count_as_copies(course)
     assert code_of(mine / "01_l2.course-update.ipynb") == "y = 2"
 
 
-def test_an_unreadable_copy_counts_as_the_learners_work(course):
+@pytest.mark.parametrize("content, why", [
+    ('{"cells": [', "it is not valid JSON"),          # a half-written save
+    ("", "it is empty"),
+    ('{"nbformat": 4}', "it is JSON but not a notebook"),
+    ("\udcff", "it is not text"),
+])
+@pytest.mark.parametrize("course_changed", [False, True])
+def test_a_damaged_copy_is_reported_and_left_untouched(course, content, why, course_changed, capsys):
     mine = course / "my-notebooks"
     sync_workspace(course / "notebooks", mine)
-    (mine / "00_intro.ipynb").write_text('{"cells": [')   # e.g. a half-written save
-    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 10")
-    assert kinds(sync_workspace(course / "notebooks", mine))["00_intro.ipynb"] == "kept-yours"
-    assert (mine / "00_intro.ipynb").read_text() == '{"cells": ['
+    damaged = mine / "00_intro.ipynb"
+    damaged.write_bytes(content.encode("utf-8", "surrogateescape"))
+    before = damaged.read_bytes()
+    if course_changed:
+        make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 10")
+    assert main(["--course", str(course / "notebooks"), "--into", str(mine)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "00_intro" in line)
+    assert f"00_intro.ipynb is not a readable notebook: {why}" in line and "rename it" in line, out
+    assert damaged.read_bytes() == before
+    assert not list(mine.glob("*course-update*"))
+    assert kinds(sync_workspace(course / "notebooks", mine))["00_intro.ipynb"] == "damaged"
 
 
 def test_bad_folders_get_clear_errors(course, tmp_path):
@@ -228,3 +249,175 @@ def test_the_real_course_copies_cleanly(tmp_path):
         assert "jupytext" not in copy.metadata
     state = json.loads((tmp_path / "mine" / ".coursekit-workspace.json").read_text())
     assert sorted(state["lessons"]) == lessons
+
+
+# ---------------------------------------------------------------------------------------
+# Former versions, permissions, links, one-line errors, renamed lessons
+# ---------------------------------------------------------------------------------------
+
+def test_a_copy_restored_to_a_former_course_version_updates_again(course):
+    mine = course / "my-notebooks"
+    sync_workspace(course / "notebooks", mine)
+    original = (mine / "01_l2.ipynb").read_bytes()
+    edit_and_save(mine / "01_l2.ipynb", "y = 'mine'")
+    make_lesson(course / "notebooks" / "01_l2.ipynb", "y = 3")
+    assert kinds(sync_workspace(course / "notebooks", mine))["01_l2.ipynb"] == "kept-yours"
+
+    (mine / "01_l2.ipynb").write_bytes(original)   # the learner puts the original back
+    assert kinds(sync_workspace(course / "notebooks", mine))["01_l2.ipynb"] == "updated"
+    assert code_of(mine / "01_l2.ipynb") == "y = 3"
+    make_lesson(course / "notebooks" / "01_l2.ipynb", "y = 4")   # and it keeps following the course
+    assert kinds(sync_workspace(course / "notebooks", mine))["01_l2.ipynb"] == "updated"
+    assert code_of(mine / "01_l2.ipynb") == "y = 4"
+
+
+def test_a_copy_equal_to_the_update_it_was_given_follows_the_course(course):
+    mine = course / "my-notebooks"
+    sync_workspace(course / "notebooks", mine)
+    edit_and_save(mine / "00_intro.ipynb", "x = 'mine'")
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 2")
+    sync_workspace(course / "notebooks", mine)
+    (mine / "00_intro.course-update.ipynb").replace(mine / "00_intro.ipynb")   # took the course's version
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 3")
+    assert kinds(sync_workspace(course / "notebooks", mine))["00_intro.ipynb"] == "updated"
+    assert code_of(mine / "00_intro.ipynb") == "x = 3"
+
+
+def test_a_state_file_of_the_first_version_is_read(course):
+    mine = course / "my-notebooks"
+    sync_workspace(course / "notebooks", mine)
+    copy_code = workspace._code_fingerprint(nbformat.read(mine / "00_intro.ipynb", as_version=4))
+    state = {"version": 1, "lessons": {"00_intro.ipynb": {"course_code": copy_code, "written_code": copy_code,
+                                                          "written_sha256": "x"}}}
+    (mine / ".coursekit-workspace.json").write_text(json.dumps(state))
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 5")
+    assert kinds(sync_workspace(course / "notebooks", mine))["00_intro.ipynb"] == "updated"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_get_the_permissions_the_umask_gives(course, umask, mode):
+    old = os.umask(umask)
+    try:
+        sync_workspace(course / "notebooks", course / "my-notebooks")
+    finally:
+        os.umask(old)
+    for path in (course / "my-notebooks").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+
+
+def test_an_updated_copy_keeps_its_permissions(course):
+    mine = course / "my-notebooks"
+    sync_workspace(course / "notebooks", mine)
+    (mine / "00_intro.ipynb").chmod(0o640)
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 7")
+    assert kinds(sync_workspace(course / "notebooks", mine))["00_intro.ipynb"] == "updated"
+    assert stat.S_IMODE((mine / "00_intro.ipynb").stat().st_mode) == 0o640
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+def test_a_workspace_that_is_a_file_is_one_line_with_the_fix(course, capsys):
+    (course / "my-notebooks").write_text("not a folder")
+    line = _one_line_error(capsys, ["--course", str(course / "notebooks")])
+    assert "my-notebooks is a file, not a folder: rename or delete it" in line
+    assert (course / "my-notebooks").read_text() == "not a folder"
+
+
+def test_a_workspace_that_links_elsewhere_is_refused_and_nothing_is_written_there(course, capsys):
+    target = course / "notebooks" / "src"
+    target.mkdir()
+    (course / "my-notebooks").symlink_to(target)
+    line = _one_line_error(capsys, ["--course", str(course / "notebooks")])
+    assert "is a link to" in line and "remove the link" in line
+    assert list(target.iterdir()) == []
+
+
+def test_a_workspace_inside_the_courses_notebooks_is_refused(course, capsys):
+    line = _one_line_error(capsys, ["--course", str(course / "notebooks"), "--into", str(course / "notebooks" / "x")])
+    assert "another folder than the course's notebooks" in line
+    assert not (course / "notebooks" / "x").exists()
+
+
+def test_a_lesson_copy_that_links_elsewhere_is_left_alone(course, capsys):
+    mine = course / "my-notebooks"
+    mine.mkdir()
+    (mine / "00_intro.ipynb").symlink_to(course / "notebooks" / "00_intro.ipynb")
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 11")
+    before = (course / "notebooks" / "00_intro.ipynb").read_bytes()
+    assert main(["--course", str(course / "notebooks"), "--into", str(mine)]) == 0
+    assert "00_intro.ipynb is a link to" in capsys.readouterr().out
+    assert (mine / "00_intro.ipynb").is_symlink()
+    assert (course / "notebooks" / "00_intro.ipynb").read_bytes() == before
+
+
+def test_a_failed_write_is_one_line_with_the_cause_and_the_fix(course, capsys, monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(workspace.os, "replace", refuse)
+    line = _one_line_error(capsys, ["--course", str(course / "notebooks")])
+    assert "cannot write" in line and "Permission denied" in line and "chmod u+w" in line
+    assert not [p for p in (course / "my-notebooks").iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap to mount a folder read-only")
+def test_a_read_only_workspace_is_one_line_with_the_cause_and_the_fix(course):
+    mine = course / "my-notebooks"
+    sync_workspace(course / "notebooks", mine)
+    make_lesson(course / "notebooks" / "00_intro.ipynb", "x = 12")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    proc = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--ro-bind", str(mine), str(mine), "--",
+                           sys.executable, "-m", "coursekit.workspace", "--course", str(course / "notebooks")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Read-only file system" in lines[0] and "--into" in lines[0], proc.stderr
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def _rename(course, old="06_capstone.ipynb", new="08_capstone.ipynb", code="z = 1"):
+    (course / "notebooks" / old).unlink()
+    make_lesson(course / "notebooks" / new, code)
+
+
+@pytest.fixture
+def renamed(course, monkeypatch):
+    monkeypatch.setattr(workspace, "RENAMED_LESSONS", {"06_capstone.ipynb": "08_capstone.ipynb"})
+    make_lesson(course / "notebooks" / "06_capstone.ipynb", "z = 1")
+    sync_workspace(course / "notebooks", course / "my-notebooks")
+    return course
+
+
+@pytest.mark.parametrize("new_code", ["z = 1", "z = 1  # and a change"])
+def test_an_untouched_copy_of_a_renamed_lesson_takes_the_new_name(renamed, new_code, capsys):
+    mine = renamed / "my-notebooks"
+    run_and_save(mine / "06_capstone.ipynb")
+    _rename(renamed, code=new_code)
+    assert main(["--course", str(renamed / "notebooks"), "--into", str(mine)]) == 0
+    out = capsys.readouterr().out
+    assert "the course renamed 06_capstone.ipynb to 08_capstone.ipynb" in out
+    assert not (mine / "06_capstone.ipynb").exists() and code_of(mine / "08_capstone.ipynb") == new_code
+    assert set(kinds(sync_workspace(renamed / "notebooks", mine)).values()) == {"up-to-date"}
+
+
+def test_an_edited_copy_of_a_renamed_lesson_is_kept_and_the_learner_told_once(renamed, capsys):
+    mine = renamed / "my-notebooks"
+    edit_and_save(mine / "06_capstone.ipynb", "z = 'my best model'")
+    edited = (mine / "06_capstone.ipynb").read_bytes()
+    _rename(renamed, code="z = 2")
+    assert main(["--course", str(renamed / "notebooks"), "--into", str(mine)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"kept your 06_capstone\.ipynb \(you changed it\); the course renamed this lesson to "
+                     r"08_capstone\.ipynb, which is beside it", out), out
+    assert (mine / "06_capstone.ipynb").read_bytes() == edited and code_of(mine / "08_capstone.ipynb") == "z = 2"
+    assert main(["--course", str(renamed / "notebooks"), "--into", str(mine)]) == 0
+    assert "06_capstone" not in capsys.readouterr().out
+
+
+def test_the_capstones_rename_is_kept_in_one_place():
+    assert workspace.RENAMED_LESSONS["06_putting_it_together.ipynb"] == "08_putting_it_together.ipynb"

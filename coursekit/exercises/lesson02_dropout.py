@@ -103,7 +103,35 @@ def _fail(case, inputs, expected, got, reason, *, mistake=None, hint=None):
                       hint=hint)
 
 
+_NAN_HINT = ("{what} NaN{extent}. A NaN comes from 0 / 0, inf - inf or 0 * inf, or from an array that was never "
+             "filled in (np.empty); once there, it spreads to everything computed from it. Print the intermediate "
+             "arrays of your function on this case to find the first one that holds NaN. {formula}")
+
+
+def _not_finite(case, inputs, name, value, reference_value, formula):
+    """Fail when ``value`` holds NaN or inf where ``reference_value`` (what it should be) is finite."""
+    if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.inexact)):
+        return
+    with np.errstate(all="ignore"):
+        bad = ~np.isfinite(value) & np.isfinite(reference_value)
+    if not bad.any():
+        return
+    extent = " in every entry" if bad.all() else f" in {int(bad.sum())} of {bad.size} entries"
+    kind = "NaN" if np.isnan(value[bad]).any() else "inf"
+    what = f"{name} holds {kind}"
+    hint = (_NAN_HINT.format(what=f"Your {name} holds", extent=extent, formula=formula) if kind == "NaN" else
+            f"Your {name} holds inf{extent}: something overflowed or divided by 0. {formula}")
+    _fail(case, inputs, f"finite values in {name}", value, f"{what}{extent}, where a finite number was expected",
+          hint=hint)
+
+
+_FORWARD_FORMULA = ("The formula: keep = rng.random(x.shape) < keep_prob; mask = keep.astype(x.dtype) / keep_prob; "
+                    "out = x * mask.")
+
+
 def _check_consistent(case, inputs, x, out, mask):
+    _not_finite(case, inputs, "out", out, x, _FORWARD_FORMULA)
+    _not_finite(case, inputs, "mask", mask, x, _FORWARD_FORMULA)
     with np.errstate(all="ignore"):
         product = x * mask.astype(x.dtype)
     rtol = 1e-5 if x.dtype == np.float32 else 1e-12
@@ -112,6 +140,12 @@ def _check_consistent(case, inputs, x, out, mask):
               "out is not x * mask: return the scaled mask (entries 0 or 1/keep_prob) you multiplied x by",
               hint="Build the mask already scaled, mask = keep / keep_prob, and return out = x * mask; "
                    "the backward pass reuses exactly this mask.")
+
+
+_SWAPPED_HINT = ("keep_prob and drop_prob are swapped throughout: you kept a fraction drop_prob of the entries AND "
+                 "divided them by drop_prob. drop_prob is the probability of zeroing an entry; keep_prob = "
+                 "1 - drop_prob is the probability of keeping it and the number to divide the kept entries by: "
+                 "keep where rng.random(...) < keep_prob, mask = keep / keep_prob.")
 
 
 def _check_ones(fn) -> int:
@@ -124,24 +158,36 @@ def _check_ones(fn) -> int:
     kept = out != 0
     _check_independent(case, inputs, out, kept)
     values = out[kept]
-    if values.size and not np.allclose(values, 1 / keep_prob, rtol=1e-10):
-        reason = (f"kept entries of x = 1 should become 1/keep_prob = {1 / keep_prob:.4f}; "
-                  f"yours are {format(float(values[0]), '.4f')}" + ("" if np.ptp(values) == 0 else " (and others)"))
-        if np.allclose(values, 1.0):
-            _fail(case, inputs, 1 / keep_prob, float(values[0]), reason, mistake="forgot_rescale")
-        if np.allclose(values, 1 / drop_prob):
-            _fail(case, inputs, 1 / keep_prob, float(values[0]), reason, mistake="rescale_by_drop_prob")
-        _fail(case, inputs, 1 / keep_prob, float(values[0]), reason,
-              hint="Every kept entry is divided by keep_prob = 1 - drop_prob; every dropped entry is 0.")
     n = x.size
     zeroed = 1.0 - kept.mean()
     bound = _SIGMAS * np.sqrt(drop_prob * keep_prob / n)
-    if abs(zeroed - drop_prob) > bound:
-        reason = (f"fraction of entries zeroed is {zeroed:.4f}; with drop_prob = {drop_prob} it should be within "
-                  f"{bound:.4f} of {drop_prob} (6 binomial standard deviations over {n} entries)")
-        if abs(zeroed - keep_prob) <= bound:
-            _fail(case, inputs, drop_prob, float(zeroed), reason, mistake="greater_than_keeps_drop_prob")
-        _fail(case, inputs, drop_prob, float(zeroed), reason,
+    fraction_right, fraction_swapped = abs(zeroed - drop_prob) <= bound, abs(zeroed - keep_prob) <= bound
+    scale = float(values[0]) if values.size else None
+    uniform = values.size > 0 and np.allclose(values, scale, rtol=1e-10)
+    scale_right = values.size == 0 or np.allclose(values, 1 / keep_prob, rtol=1e-10)
+    scale_swapped = uniform and np.isclose(scale, 1 / drop_prob, rtol=1e-10)
+    scale_missing = uniform and np.isclose(scale, 1.0, rtol=1e-10)
+    fraction_reason = (f"the fraction of entries zeroed is {zeroed:.4f}; with drop_prob = {drop_prob} it should be "
+                       f"within {bound:.4f} of {drop_prob} (6 binomial standard deviations over {n} entries)")
+    scale_reason = (f"kept entries of x = 1 should become 1/keep_prob = {1 / keep_prob:.4f}; yours are "
+                    f"{format(scale, '.4f') if scale is not None else '-'}" + ("" if uniform else " (and others)"))
+    if scale_swapped and fraction_swapped:
+        _fail(case, inputs, f"a fraction {drop_prob} zeroed, kept entries 1/keep_prob = {1 / keep_prob:.4f}",
+              f"a fraction {zeroed:.4f} zeroed, kept entries {scale:.4f}",
+              f"{fraction_reason}; and {scale_reason}", hint=_SWAPPED_HINT)
+    if not scale_right:
+        if scale_missing and fraction_right:
+            _fail(case, inputs, 1 / keep_prob, scale, scale_reason, mistake="forgot_rescale")
+        if scale_swapped and fraction_right:
+            _fail(case, inputs, 1 / keep_prob, scale, scale_reason, mistake="rescale_by_drop_prob")
+        extra = "" if fraction_right else f"; also, {fraction_reason}"
+        _fail(case, inputs, 1 / keep_prob, scale, scale_reason + extra,
+              hint="Every kept entry is divided by keep_prob = 1 - drop_prob; every dropped entry is 0"
+                   + ("" if fraction_right else ", and an entry is kept with probability keep_prob") + ".")
+    if not fraction_right:
+        if fraction_swapped:
+            _fail(case, inputs, drop_prob, float(zeroed), fraction_reason, mistake="greater_than_keeps_drop_prob")
+        _fail(case, inputs, drop_prob, float(zeroed), fraction_reason,
               hint="Keep an entry when a uniform draw u in [0, 1) is below keep_prob: P(u < keep_prob) = keep_prob.")
     return n
 
@@ -334,8 +380,10 @@ register(
                 "Divide by keep_prob = 1 - drop_prob, not by drop_prob: a fraction keep_prob of the entries "
                 "survives, so scaling them by 1/keep_prob restores the expected value."),
         Mistake("greater_than_keeps_drop_prob", _fwd_greater_than,
-                "With u = rng.random(...), `u > keep_prob` is True with probability 1 - keep_prob = drop_prob, "
-                "so you kept a fraction drop_prob. Keep where u < keep_prob (or, equivalently, u >= drop_prob)."),
+                "You kept a fraction drop_prob of the entries instead of keep_prob = 1 - drop_prob (the scale "
+                "1/keep_prob is right). An entry must be kept with probability keep_prob: with u = rng.random(...), "
+                "keep where u < keep_prob (equivalently u >= drop_prob); `u > keep_prob` and `u < drop_prob` are "
+                "each True with probability drop_prob."),
         Mistake("fixed_mask", _fwd_fixed_mask,
                 "Every call must draw a new mask from the rng you are given; a mask that never changes is not "
                 "dropout, just a smaller network. Don't seed or create a Generator inside the function."),
@@ -388,10 +436,12 @@ def _check_backward(fn) -> str:
         kept = mask != 0
         with np.errstate(all="ignore"):
             divided = dout / mask
-        if not np.all(np.isfinite(dx)) or np.allclose(dx[kept], divided[kept], rtol=1e-12, atol=0.0):
+        if np.allclose(dx[kept], divided[kept], rtol=1e-12, atol=0.0):
             _fail(case, inputs, expected, dx,
-                  "dx is inf or NaN where the mask is 0, or dout / mask where it is not",
+                  "dx is dout / mask where the mask is not 0" + ("" if np.all(np.isfinite(dx)) else
+                                                                 " (and NaN or inf where it is)"),
                   mistake="divides_by_mask")
+        _not_finite(case, inputs, "dx", dx, expected, "The formula: dx = dout * mask, with the forward's scaled mask.")
         if np.any((dx != 0) != kept):
             _fail(case, inputs, expected, dx,
                   "dx is zero where the forward kept the entry, or nonzero where it dropped it",

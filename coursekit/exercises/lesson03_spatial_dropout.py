@@ -60,9 +60,14 @@ def _call_forward(fn, case, inputs):
 def _check_structure(out, x, drop_prob, case, inputs):
     """Judge the effective mask out / x: constant per map, the right fraction dropped, the right scale."""
     if not np.all(np.isfinite(out)):
+        bad = ~np.isfinite(out)
+        extent = "every entry" if bad.all() else f"{int(bad.sum())} of {bad.size} entries"
         raise CheckFailed(case, inputs=inputs, expected="finite values", got=out,
-                          reason="out contains NaN or inf",
-                          hint="Use the mask values 0 and 1/keep_prob; nothing here should overflow.")
+                          reason=f"out holds NaN or inf in {extent}",
+                          hint="x has no NaN or inf, so they come from your computation: 0 / 0, inf - inf or "
+                               "0 * inf, a division by 0, or an array that was never filled in (np.empty). Print the "
+                               "intermediate arrays on this case to find the first one that holds them. The "
+                               "formula: mask = (rng.random((N, C, 1, 1)) < keep_prob) / keep_prob; out = x * mask.")
     effective = out.astype(np.float64) / x
     n, c = x.shape[:2]
 
@@ -109,7 +114,12 @@ def _check_structure(out, x, drop_prob, case, inputs):
                             f"drop_prob={drop_prob} it should be within {_SIGMAS:.0f} standard deviations of "
                             f"{drop_prob}"}
         if plausible(1 - drop_prob):
-            raise CheckFailed(**common, mistake="drop_keep_swapped")
+            kept = per_map[~dropped]
+            scaled_by_drop_prob = kept.size and drop_prob > 0 and np.allclose(kept, 1.0 / drop_prob, rtol=1e-6)
+            if scaled_by_drop_prob:
+                common["reason"] += f", and kept maps are x / drop_prob = x * {1 / drop_prob:.4g}"
+            raise CheckFailed(**common, mistake="keep_and_scale_swapped" if scaled_by_drop_prob else
+                              "drop_keep_swapped")
         raise CheckFailed(**common, hint="A map is zeroed with probability drop_prob: keep it where "
                                          "rng.random(...) < keep_prob, with keep_prob = 1 - drop_prob.")
     kept = per_map[~dropped]
@@ -256,6 +266,20 @@ def _fwd_swapped(x, drop_prob, *, rng, training):
     return x * mask, mask
 
 
+def _fwd_swapped_throughout(x, drop_prob, *, rng, training):
+    if not training:
+        return x, None
+    keep_prob = drop_prob  # the two probabilities swapped: keeps a fraction drop_prob, divides by drop_prob
+    return _fwd_per_map(x, keep_prob, rng)
+
+
+def _fwd_per_map(x, keep_prob, rng):
+    shape = (x.shape[0], x.shape[1], 1, 1)
+    mask = (rng.random(shape) < keep_prob).astype(x.dtype) / x.dtype.type(keep_prob) if keep_prob else \
+        np.zeros(shape, dtype=x.dtype)
+    return x * mask, mask
+
+
 def _fwd_ignores_training(x, drop_prob, *, rng, training):
     mask = _bernoulli_maps(x, drop_prob, rng, (x.shape[0], x.shape[1], 1, 1))
     return x * mask, mask
@@ -300,8 +324,13 @@ register(
                 "The kept maps must be divided by keep_prob = 1 - drop_prob (inverted dropout), so that the "
                 "expected output equals x and evaluation can be the identity. Your mask is 0/1."),
         Mistake("drop_keep_swapped", _fwd_swapped,
-                "About 1 - drop_prob of the maps were zeroed: drop_prob is the probability of *dropping*. Keep a "
-                "map where rng.random(...) < keep_prob, with keep_prob = 1 - drop_prob."),
+                "About 1 - drop_prob of the maps were zeroed (the scale 1/keep_prob is right): drop_prob is the "
+                "probability of *dropping*. Keep a map where rng.random(...) < keep_prob, with keep_prob = "
+                "1 - drop_prob."),
+        Mistake("keep_and_scale_swapped", _fwd_swapped_throughout,
+                "keep_prob and drop_prob are swapped throughout: about 1 - drop_prob of the maps were zeroed AND "
+                "the kept maps were divided by drop_prob. drop_prob is the probability of zeroing a map; keep_prob "
+                "= 1 - drop_prob is the probability of keeping it and the number to divide the kept maps by."),
         Mistake("eval_not_identity", _fwd_ignores_training,
                 "With training=False, inverted dropout does nothing: return x unchanged and mask None. (The "
                 "1/keep_prob scaling during training is what makes this right.)"),

@@ -7,34 +7,91 @@ statistics.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..batchnorm import (BatchNormCache, batchnorm_backward, batchnorm_eval_forward, batchnorm_forward,
                          update_running_stats)
-from ..gradcheck import numerical_gradient, rel_error
-from ._core import CheckFailed, Mistake, check_cases, compare_outputs, modifies_input, register, set_case
+from ..gradcheck import numerical_gradient, numerical_gradients, rel_error
+from ._core import (CheckFailed, Mistake, _copy_inputs, check_cases, compare_outputs, describe_difference,
+                    modifies_input, register, set_case)
 
 _CACHE_FIELDS = BatchNormCache._fields
 
 
-def _explain_mismatch(expected: tuple, got, *, rtol: float, atol: float) -> str | None:
+# ----------------------------------------------------------------------------- tolerances from the inputs' magnitude
+#
+# x - mean loses the digits of x that the mean shares: for features around 1e8 with a spread of 1,
+# float64 keeps x - mean only to about 1e8 * 2.2e-16 = 2e-8, and a correct answer that sums in another
+# order (a loop over features, einsum, float64 sums of float32 data) differs from the reference by a
+# few such units. So every compared value may differ by rounding of the size its inputs imply:
+# ``budget`` = (2N + 8) * machine epsilon * max|x| per feature for the mean and x - mean, and for
+# what is divided by the standard deviation, budget / std (times |gamma| for out). For ordinary
+# inputs this is far below rtol 1e-6; for 1e8 +- 1 it is what makes a correct loop pass. Every
+# catalogued mistake is off by much more (a factor N/(N-1), eps in the wrong place, a NaN).
+
+_BASE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-8}
+
+
+def _rounding_budget(x: np.ndarray) -> np.ndarray:
+    """Per feature, how far x - mean (and the mean) may be off by rounding alone, from x's magnitude."""
+    n = x.shape[0]
+    return (2 * n + 8) * float(np.finfo(x.dtype).eps) * np.max(np.abs(x.astype(np.float64)), axis=0)
+
+
+def _normalized_tolerance(budget, std, scale, x_hat) -> np.ndarray:
+    """Rounding allowed in scale * x_hat with x_hat = (x - mean) / std: budget / std, and as much again
+    relative to x_hat (the std itself is computed from x - mean)."""
+    relative = budget / std
+    return np.abs(scale) * relative * (1.0 + np.abs(np.asarray(x_hat, dtype=np.float64)))
+
+
+def _forward_field_tolerances(inputs, expected) -> list[tuple[str, np.ndarray]]:
+    """(name, atol) for out and each cache field of batchnorm_forward's result on ``inputs``."""
+    x, gamma, beta = inputs["x"], inputs["gamma"], inputs["beta"]
+    out, (mean, var, x_centered, inv_std, x_hat, _) = expected
+    budget = _rounding_budget(x)
+    var64 = np.asarray(var, dtype=np.float64)
+    std = np.sqrt(var64 + inputs.get("eps", 1e-5))
+    beta_rounding = float(np.finfo(x.dtype).eps) * np.abs(beta.astype(np.float64))
+    return [
+        ("out", _normalized_tolerance(budget, std, gamma.astype(np.float64), x_hat) + beta_rounding),
+        ("cache.mean", budget),
+        ("cache.var", 2.0 * np.sqrt(var64) * budget + budget ** 2),
+        ("cache.x_centered", budget),
+        ("cache.inv_std", np.abs(np.asarray(inv_std, dtype=np.float64)) * budget / std),
+        ("cache.x_hat", _normalized_tolerance(budget, std, 1.0, x_hat)),
+        ("cache.gamma", np.zeros_like(gamma, dtype=np.float64)),
+    ]
+
+
+def _compare_fields(fields, got_values, tolerance) -> tuple[str, str | None] | None:
+    """The first field that differs: (why, where), else None. ``fields``: (name, expected, extra atol)."""
+    for (name, expected, extra), got in zip(fields, got_values):
+        atol = tolerance["atol"] + extra
+        why = compare_outputs(expected, got, rtol=tolerance["rtol"], atol=atol, path=name)
+        if why:
+            where = describe_difference(expected, got, tolerance=(tolerance["rtol"], atol))
+            return why, (f"{name}: {where}" if where else None)
+    return None
+
+
+def _explain_forward(inputs, expected, got, tolerance) -> tuple[str, str | None] | None:
     """Why ``got`` differs from the reference ``(out, cache)``, naming the cache field that is off."""
-    why = compare_outputs(expected, got, rtol=rtol, atol=atol)
-    if why is None:
-        return None
-    if isinstance(got, (tuple, list)) and len(got) == 2:
-        part = compare_outputs(expected[0], got[0], rtol=rtol, atol=atol, path="out")
-        if part:
-            return part
-        cache = got[1]
-        if not isinstance(cache, (tuple, list)) or len(cache) != len(_CACHE_FIELDS):
-            return (f"cache should be a tuple of {len(_CACHE_FIELDS)} values ({', '.join(_CACHE_FIELDS)}), "
-                    f"got {type(cache).__name__}" + (f" of length {len(cache)}" if hasattr(cache, "__len__") else ""))
-        for name, e, g in zip(_CACHE_FIELDS, expected[1], cache):
-            part = compare_outputs(e, g, rtol=rtol, atol=atol, path=f"cache.{name}")
-            if part:
-                return part
-    return why
+    why = compare_outputs(expected, got, rtol=np.inf, atol=np.inf, names=("out", "cache"))
+    if why:  # the structure itself is wrong (not a pair, a wrong shape or dtype, NaN, None)
+        return why, None
+    cache = got[1]
+    if not isinstance(cache, (tuple, list)) or len(cache) != len(_CACHE_FIELDS):
+        return (f"cache should be a tuple of {len(_CACHE_FIELDS)} values ({', '.join(_CACHE_FIELDS)}), got "
+                f"{type(cache).__name__}" + (f" of length {len(cache)}" if hasattr(cache, "__len__") else "")), None
+    tolerances = _forward_field_tolerances(inputs, expected)
+    fields = [(name, e, atol) for (name, atol), e in zip(tolerances, (expected[0], *expected[1]))]
+    return _compare_fields(fields, (got[0], *cache), tolerance)
+
+
+_CACHE_FIELDS = BatchNormCache._fields
 
 
 # ----------------------------------------------------------------------------- batchnorm_forward
@@ -44,11 +101,6 @@ def _large_offset(rng, n, d, dtype, offset, spread):
     """Features with a large mean and a small spread, where E[x^2] - E[x]^2 cancels catastrophically."""
     x = (offset + spread * rng.standard_normal((n, d))).astype(dtype)
     return x, rng.uniform(0.5, 2.0, d).astype(dtype), rng.standard_normal(d).astype(dtype)
-
-
-# Tolerances for the float32 case: any two-pass formula computed in float32 (x.mean, x.var, sums
-# divided by N) is within 1e-3 there; the one-pass formula is off by whole units or NaN.
-_FLOAT32_TOLERANCE = {"rtol": 1e-2, "atol": 1e-2}
 
 
 def _forward_cases():
@@ -70,7 +122,7 @@ def _forward_cases():
         ("one feature, x (7, 1)", {"x": rng.standard_normal((7, 1)) * 3.0 + 1.0, "gamma": np.array([0.7]),
                                    "beta": np.array([-0.2]), "eps": 1e-5}),
         ("float32 features with a large mean and a small spread (1e4 +- 1), x (16, 4)",
-         {"x": x32, "gamma": gamma32, "beta": beta32, "eps": 1e-5}, _FLOAT32_TOLERANCE),
+         {"x": x32, "gamma": gamma32, "beta": beta32, "eps": 1e-5}),
         ("float64 features with a huge mean and a small spread (1e8 +- 1, like timestamps), x (16, 3)",
          {"x": x64, "gamma": gamma64, "beta": beta64, "eps": 1e-5}),
     ]
@@ -79,7 +131,7 @@ def _forward_cases():
 _STABILITY_CASES = ("large mean and a small spread", "huge mean and a small spread")
 
 
-def _fragile_variance(fn, label, inputs, tolerance, case_fn) -> bool:
+def _fragile_variance(fn, label, inputs, explain) -> bool:
     """Whether ``fn`` fails ``inputs`` only because of the offset: it passes the same spread around 0."""
     if not any(marker in label for marker in _STABILITY_CASES):
         return False
@@ -87,29 +139,36 @@ def _fragile_variance(fn, label, inputs, tolerance, case_fn) -> bool:
     centered = {**inputs, "x": (x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)).astype(x.dtype)}
     set_case(label + ", shifted to mean 0")
     try:
-        got = fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in centered.items()})
+        got = fn(**_copy_inputs(centered))
     except Exception:  # noqa: BLE001 - only refines the diagnosis
         return False
-    expected = case_fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in centered.items()})
-    return compare_outputs(expected, got, **tolerance) is None
+    return explain(centered, got) is None
 
 
 def _check_forward(fn):
     cases = _forward_cases()
-    for label, inputs, *options in cases:
-        tolerance = options[0] if options else {"rtol": 1e-6, "atol": 1e-8}
+    passed = []
+    for label, inputs in cases:
         set_case(label)
-        expected = batchnorm_forward(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
-        got = fn(**{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()})
-        why = _explain_mismatch(expected, got, **tolerance)
-        if why:
-            fragile = _fragile_variance(fn, label, inputs, tolerance, batchnorm_forward)
-            raise CheckFailed(label, inputs=inputs, expected=expected, got=got, reason=why,
-                              tolerance=(tolerance["rtol"], tolerance["atol"]),
-                              mistake="one_pass_variance" if fragile else None)
+        explain = functools.partial(_explain_against_reference, batchnorm_forward, _explain_forward)
+        got = fn(**_copy_inputs(inputs))
+        found = explain(inputs, got)
+        if found:
+            why, where = found
+            fragile = _fragile_variance(fn, label, inputs, explain)
+            raise CheckFailed(label, inputs=inputs, expected=batchnorm_forward(**_copy_inputs(inputs)), got=got,
+                              reason=why, difference=where, tolerance=(_BASE_TOLERANCE["rtol"],
+                                                                       _BASE_TOLERANCE["atol"]),
+                              mistake="one_pass_variance" if fragile else None, passed=passed)
+        passed.append((inputs, _BASE_TOLERANCE))
     return (f"{len(cases)} cases (a hand-sized one, a near-constant feature where eps matters, N = 2, D = 1, "
             "features with a large mean and a small spread in float32 and float64) match the reference: out and "
-            "every cache entry.")
+            "every cache entry, up to the rounding the inputs' magnitude allows.")
+
+
+def _explain_against_reference(reference_fn, explain_fn, inputs, got):
+    expected = reference_fn(**_copy_inputs(inputs))
+    return explain_fn(inputs, expected, got, _BASE_TOLERANCE)
 
 
 def _cache(mean, var, x_centered, inv_std, x_hat, gamma):
@@ -325,21 +384,60 @@ def _layer_cases():
         ("evaluation of a single sample, x (1, 4)", case(1, 4, False)),
         ("evaluation, x (6, 2), eps 1e-2", case(6, 2, False, eps=1e-2)),
         ("training on float32 features with a large mean and a small spread (1e4 +- 1), x (16, 3)",
-         {"x": x32, "gamma": gamma32, "beta": beta32, **stats32, "training": True}, _FLOAT32_TOLERANCE),
+         {"x": x32, "gamma": gamma32, "beta": beta32, **stats32, "training": True}),
     ]
 
 
+def _layer_field_tolerances(inputs, expected) -> list[tuple[str, np.ndarray]]:
+    """(name, atol) for each of batchnorm_layer_forward's results, from the magnitude of its inputs."""
+    x, gamma, beta = inputs["x"], inputs["gamma"], inputs["beta"]
+    eps, momentum = inputs.get("eps", 1e-5), inputs.get("momentum", 0.1)
+    zero = np.zeros(x.shape[1])
+    beta_rounding = float(np.finfo(x.dtype).eps) * np.abs(beta.astype(np.float64))
+    if not inputs["training"]:
+        running_mean, running_var = (np.asarray(inputs[k], dtype=np.float64) for k in ("running_mean", "running_var"))
+        budget = _rounding_budget(np.concatenate([x, inputs["running_mean"][None].astype(x.dtype)]))
+        std = np.sqrt(running_var + eps)
+        x_hat = (x - running_mean) / std
+        return [("out", _normalized_tolerance(budget, std, gamma.astype(np.float64), x_hat) + beta_rounding),
+                ("new_running_mean", zero), ("new_running_var", zero)]
+    out, cache = batchnorm_forward(**_copy_inputs({k: inputs[k] for k in ("x", "gamma", "beta")}), eps=eps)
+    tolerances = dict(_forward_field_tolerances({"x": x, "gamma": gamma, "beta": beta, "eps": eps}, (out, cache)))
+    n = x.shape[0]
+    return [("out", tolerances["out"]), ("new_running_mean", momentum * tolerances["cache.mean"]),
+            ("new_running_var", momentum * n / (n - 1) * tolerances["cache.var"])]
+
+
+def _explain_layer(inputs, expected, got, tolerance) -> tuple[str, str | None] | None:
+    why = compare_outputs(expected, got, rtol=np.inf, atol=np.inf, names=_LAYER_OUTPUTS)
+    if why:
+        return why, None
+    fields = [(name, e, atol) for (name, atol), e in zip(_layer_field_tolerances(inputs, expected), expected)]
+    return _compare_fields(fields, got, tolerance)
+
+
+_LAYER_OUTPUTS = ("out", "new_running_mean", "new_running_var")
+
+
 def _check_layer(fn):
-    try:
-        n = check_cases(fn, batchnorm_layer_forward, _layer_cases(), rtol=1e-6, atol=1e-8)
-    except CheckFailed as failure:
-        tolerance = dict(zip(("rtol", "atol"), failure.tolerance or (1e-6, 1e-8)))
-        if _fragile_variance(fn, failure.case, failure.inputs or {}, tolerance, batchnorm_layer_forward):
-            failure.mistake = "one_pass_variance"
-        raise
-    return (f"{n} cases match: training normalizes with batch statistics (also for float32 features with a large "
-            "mean) and updates the running ones; evaluation (even of a single sample) uses the running statistics "
-            "and leaves them alone.")
+    cases = _layer_cases()
+    explain = functools.partial(_explain_against_reference, batchnorm_layer_forward, _explain_layer)
+    passed = []
+    for label, inputs in cases:
+        set_case(label)
+        got = fn(**_copy_inputs(inputs))
+        found = explain(inputs, got)
+        if found:
+            why, where = found
+            fragile = _fragile_variance(fn, label, inputs, explain)
+            raise CheckFailed(label, inputs=inputs, expected=batchnorm_layer_forward(**_copy_inputs(inputs)),
+                              got=got, reason=why, difference=where,
+                              tolerance=(_BASE_TOLERANCE["rtol"], _BASE_TOLERANCE["atol"]),
+                              mistake="one_pass_variance" if fragile else None, passed=passed)
+        passed.append((inputs, _BASE_TOLERANCE))
+    return (f"{len(cases)} cases match: training normalizes with batch statistics (also for float32 features with "
+            "a large mean) and updates the running ones; evaluation (even of a single sample) uses the running "
+            "statistics and leaves them alone.")
 
 
 def _batch_stats(x, eps):
@@ -469,12 +567,8 @@ def batchnorm_backward_graph(dout, cache):
 
 def _bn_loss_grads(x, gamma, beta, dout, eps):
     """Central-difference gradients of sum(batchnorm_forward(x, gamma, beta) * dout)."""
-    def loss(x, gamma, beta):
-        return float(np.sum(batchnorm_forward(x, gamma, beta, eps=eps)[0] * dout))
-    # numerical_gradient's contract: each function computes its value from the array it is given
-    return (numerical_gradient(lambda v: loss(v, gamma, beta), x.copy()),
-            numerical_gradient(lambda v: loss(x, v, beta), gamma.copy()),
-            numerical_gradient(lambda v: loss(x, gamma, v), beta.copy()))
+    return numerical_gradients(lambda x_, gamma_, beta_: batchnorm_forward(x_, gamma_, beta_, eps=eps)[0],
+                               (x, gamma, beta), dout)
 
 
 def _backward_cases():
