@@ -16,8 +16,9 @@ CNN shape grid (``--grid``, or ``--grid-shapes`` for your own): for each shape, 
 built around it, ``Conv2D(C_in, C, k, stride, padding)`` -> ReLU -> ``SpatialDropout2D`` ->
 ``Conv2D(C, C, 3, padding=1)`` -> ``BatchNorm2d`` -> ReLU -> ``MaxPool2D(2)`` ->
 ``GlobalAvgPool2D`` -> ``Dense(C, 10)``, trained for one epoch on random images of that shape;
-the table lists the worst case first, with the peak memory per shape and the size of the largest
-im2col matrix (one batch's).
+the table lists the worst case first, with the peak memory per shape and the size a whole batch's
+im2col matrix would have (coursekit builds it a cache-sized chunk of samples at a time, so its peak
+memory can be well below that).
 
 With PyTorch installed, the same architecture (same layer shapes, batch size, optimizer, loss
 and accuracy bookkeeping, validation) runs in PyTorch on the CPU, twice: with PyTorch's default
@@ -705,7 +706,7 @@ def format_grid(report: dict) -> list[str]:
               "  CPU ratio = coursekit's process CPU time / the last PyTorch run's (one thread: the work done, whatever"
               " the load);",
               "  peak MiB = tracemalloc peak of one coursekit epoch of a fresh model; im2col MiB = the largest im2col"
-              " matrix, one batch's."]
+              " matrix of a whole batch (coursekit builds it a chunk of samples at a time)."]
     if labels:
         for label in labels:
             worst = max(r["runs"][label]["coursekit_over_this"] for r in results)

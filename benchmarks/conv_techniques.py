@@ -1,58 +1,68 @@
-"""Measure the techniques issue 15 suggests for the CNN layers, one against another, on a few shapes.
+"""Measure the techniques behind coursekit's CNN layers one against another, on a few shapes (issues 15 and 22).
 
 Run from the repository root::
 
-    python benchmarks/conv_techniques.py                 # all techniques, default shapes (about a minute)
-    python benchmarks/conv_techniques.py --repeats 50 --shapes 64:16:8:32:3:1:1
+    python benchmarks/conv_techniques.py                 # all techniques, default shapes (a few minutes)
+    python benchmarks/conv_techniques.py --repeats 30 --shapes 64:16:8:32:3:1:1
 
 Each technique is timed as the median over ``--repeats`` calls of the thread's CPU time (robust on a
-busy machine: waiting for a core is not counted) and of the wall time, the alternatives interleaved.
-Every alternative is first checked to give the same values as coursekit's layer (bit for bit where
-the report says so). What it compares, per shape ``N:C_in:H:C_out:k:stride:padding``:
+busy machine: waiting for a core is not counted) and of the wall time, the alternatives interleaved
+over three rounds, with BLAS on one thread (as ``fit`` runs it). Every alternative is first checked
+against what coursekit computes (bit for bit, or to float32 rounding where the sums are grouped
+differently, as the report says). Per shape ``N:C_in:H:C_out:k:stride:padding``:
 
-* im2col: a zero-padded copy of x, then one strided copy per kernel offset (coursekit before issue
-  15); coursekit's layer now (no padded copy: padding zeros kept in a reused buffer); one copy of a
-  ``sliding_window_view``; and the whole convolution as one ``tensordot`` over that view.
-* col2im: one strided add per kernel offset into an (H, W, C, N) accumulator (before); coursekit now
-  (blocks of samples that fit in cache, a channels-last accumulator when its rows are long enough).
-* max pooling 2x2: a loop over strided views of x (before) vs the windows gathered into contiguous
-  memory first (now).
-* buffers: a fresh im2col-sized array every batch vs one reused array (page faults for large ones).
-* BLAS threads: the convolution's three matrix products with 1 thread and with 2, and whether the
-  results are bit-identical (they are not, in general: see the README).
+* the forward matrix product over a whole batch's im2col matrix: ``cols.T @ W.T`` (coursekit before
+  issue 22; its (N*H_out*W_out, C_out) output then needs a transposing copy to NCHW) against
+  ``W @ cols`` (now: output (C_out, N, H_out*W_out), whose outer axes swap with whole rows);
+* im2col of one chunk of samples: one strided copy per kernel offset into a zeroed matrix, rows of
+  W_out values (before, and now for strides > 1), against the shifted runs of the flattened maps
+  (now, stride 1 and same size);
+* col2im of one chunk: strided adds per kernel offset into a (C, N, H, W) accumulator, rows of W_out
+  values, against the shifted runs;
+* a whole Conv2D forward + backward: the batch in one chunk (no chunking) against chunks of about
+  ``coursekit.conv._CHUNK_ELEMENTS`` im2col values (now), and backward with and without the input
+  gradient (``input_grad=False``, what a network's first layer needs); for stride 1 and same size,
+  dx by col2im against dx as dout convolved with the flipped kernel (now used when C_out <= C_in);
+* batch norm's per-channel sums over (N, H, W): ``np.sum`` over axes (0, 2, 3) in float64 (before)
+  against einsum row sums in float32 added up in float64 (now), and for the fused ``sum(a*b)``;
+* ReLU forward: ``np.maximum(x, 0)`` (before) against selecting bit patterns with the mask (now);
+* BLAS threads: the convolution's three products on one thread and on two, and whether the results
+  are bit-identical (they are not, in general: see the README).
 
 This is a measurement script, not a test: nothing here asserts a speed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+for _path in (str(REPO), str(HERE)):
+    if _path not in sys.path:  # run from a checkout without installing; cnn_layers.py beside this file
+        sys.path.insert(0, _path)
 
-from coursekit.conv import Conv2D, MaxPool2D  # noqa: E402
+from cnn_layers import time_calls  # noqa: E402
 
-DEFAULT_SHAPES = "64:16:8:32:3:1:1,128:16:16:32:3:2:1,64:3:32:32:5:1:0,32:64:32:64:3:1:1"
+from coursekit import conv as conv_module  # noqa: E402
+from coursekit.batchnorm import _channel_sums  # noqa: E402
+from coursekit.conv import Conv2D  # noqa: E402
+from coursekit.layers import ReLU  # noqa: E402
+
+DEFAULT_SHAPES = "64:16:8:32:3:1:1,256:16:8:32:3:1:1,64:32:16:64:3:1:1,128:16:16:32:3:2:1,32:64:32:64:3:1:1"
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
     """(median thread CPU seconds, median wall seconds) of ``fn()`` over ``repeats`` calls, after one warm-up."""
     fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c0, w0 = time.thread_time(), time.perf_counter()
-        fn()
-        cpu.append(time.thread_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return statistics.median(cpu), statistics.median(wall)
+    wall, cpu = time_calls(fn, repeats)
+    return cpu, wall
 
 
 def compare(alternatives: dict, repeats: int, rounds: int = 3) -> dict:
@@ -65,60 +75,44 @@ def compare(alternatives: dict, repeats: int, rounds: int = 3) -> dict:
     return {name: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v)) for name, v in runs.items()}
 
 
-def padded_copy_im2col(x, k, s, p, h_out, w_out):
-    n, c, h, w = x.shape
-    xp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
-    xp[:, :, p:p + h, p:p + w] = x
-    cols = np.empty((c, k, k, n, h_out, w_out), dtype=x.dtype)
-    for u in range(k):
-        for v in range(k):
-            cols[:, u, v] = xp[:, :, u:u + s * (h_out - 1) + 1:s, v:v + s * (w_out - 1) + 1:s].transpose(1, 0, 2, 3)
-    return cols.reshape(c * k * k, -1)
-
-
-def window_view(x, k, s, p):
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    return np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]  # (N, C, Ho, Wo, k, k)
-
-
-def sliding_window_im2col(x, k, s, p):
-    view = window_view(x, k, s, p)
-    return np.ascontiguousarray(view.transpose(1, 4, 5, 0, 2, 3)).reshape(x.shape[1] * k * k, -1)
-
-
-def hwcn_col2im(dcols, x_shape, k, s, p, h_out, w_out):
-    n, c, h, w = x_shape
-    d = dcols.reshape(n, h_out, w_out, c, k, k).transpose(1, 2, 3, 0, 4, 5)
-    acc = np.zeros((h + 2 * p, w + 2 * p, c, n), dtype=dcols.dtype)
-    for u in range(k):
-        for v in range(k):
-            acc[u:u + s * (h_out - 1) + 1:s, v:v + s * (w_out - 1) + 1:s] += d[..., u, v]
-    dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=dcols.dtype)
-    dx = dxp[:, :, p:p + h, p:p + w]
-    dx[...] = acc[p:p + h, p:p + w].transpose(3, 2, 0, 1)
-    return dx
-
-
-def strided_views_maxpool(x):
-    views = [x[:, :, u::2, v::2] for u in range(2) for v in range(2)]
-    out = views[0].copy()
-    argmax = np.zeros(out.shape, dtype=np.uint8)
-    bits = np.dtype(f"u{x.dtype.itemsize}")
-    better, diff, step = np.empty(out.shape, bool), np.empty(out.shape, bits), np.empty(out.shape, np.uint8)
-    for k in range(1, 4):
-        np.greater(views[k], out, out=better)
-        np.bitwise_xor(out.view(bits), views[k].view(bits), out=diff)
-        np.multiply(diff, better, out=diff)
-        np.bitwise_xor(out.view(bits), diff, out=out.view(bits))
-        np.multiply(better, np.uint8(k), out=step)
-        np.maximum(argmax, step, out=argmax)
-    return argmax, out
-
-
 def blas_threads(n):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(n, user_api="blas")
+
+
+@contextlib.contextmanager
+def tuned(name: str, value):
+    """One of coursekit.conv's tuning constants (``_CHUNK_ELEMENTS``, ``_FLIPPED_MAX_RATIO``) set to ``value`` inside."""
+    saved = getattr(conv_module, name)
+    setattr(conv_module, name, value)
+    try:
+        yield
+    finally:
+        setattr(conv_module, name, saved)
+
+
+def strided_im2col(layer, x, geometry):
+    """One strided copy per kernel offset into a zeroed (C, kh, kw, N, H_out, W_out) matrix (the general path)."""
+    n, c = x.shape[:2]
+    (kh, kw), (ph, pw) = layer.kernel_size, layer.padding
+    cols = np.empty((c, kh, kw, n, geometry.h_out, geometry.w_out), dtype=x.dtype)
+    if ph or pw:
+        cols.fill(0)
+    for u, v, out_rows, out_columns, rows, columns in geometry.copies:
+        cols[:, u, v, :, out_rows, out_columns] = x[:, :, rows, columns].transpose(1, 0, 2, 3)
+    return cols.reshape(c * kh * kw, -1)
+
+
+def strided_col2im(layer, dcols, x_shape, geometry):
+    """One strided add per kernel offset into a (C, N, H, W) accumulator, then NCHW (the general path)."""
+    n, c, h, w = x_shape
+    kh, kw = layer.kernel_size
+    d6 = dcols.reshape(c, kh, kw, n, geometry.h_out, geometry.w_out)
+    acc = np.zeros((c, n, h, w), dtype=dcols.dtype)
+    for u, v, out_rows, out_columns, rows, columns in geometry.copies:
+        acc[:, :, rows, columns] += d6[:, u, v, :, out_rows, out_columns]
+    return np.ascontiguousarray(acc.transpose(1, 0, 2, 3))
 
 
 def study(shape, repeats, log):
@@ -127,70 +121,98 @@ def study(shape, repeats, log):
     x = rng.standard_normal((n, c_in, h, h), dtype=np.float32)
     layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng)
     out = layer.forward(x, training=True)
-    h_out, w_out = out.shape[2:]
     dout = rng.standard_normal(out.shape, dtype=np.float32)
+    geometry = layer._geometry(h, h)
+    W = layer.params["W"].reshape(c_out, -1)
     rows = []
 
-    # im2col, and the forward product
-    _, _, copies = layer._plan(h, h)
-    new_cols = layer._im2col(x, h_out, w_out, copies, reuse=True)
-    assert np.array_equal(new_cols, padded_copy_im2col(x, k, s, p, h_out, w_out))
-    assert np.array_equal(new_cols, sliding_window_im2col(x, k, s, p))
-    W = layer.params["W"].reshape(c_out, -1)
-    tensordot = lambda: np.tensordot(window_view(x, k, s, p), layer.params["W"], axes=([1, 4, 5], [1, 2, 3]))  # noqa: E731
-    np.testing.assert_allclose(tensordot().transpose(0, 3, 1, 2) + layer.params["b"].reshape(-1, 1, 1), out,
-                               rtol=1e-4, atol=1e-4)  # the same sums in another order: close, not equal
-    res = compare({"padded copy + per-offset copies (before)": lambda: padded_copy_im2col(x, k, s, p, h_out, w_out),
-                   "per-offset copies, reused zero padding (now)": lambda: layer._im2col(x, h_out, w_out, copies,
-                                                                                          reuse=True),
-                   "sliding_window_view + one copy": lambda: sliding_window_im2col(x, k, s, p)}, repeats)
-    rows += [("im2col", name, *t) for name, t in res.items()]
     with blas_threads(1):
-        res = compare({"im2col + one matmul (now)": lambda: new_cols.T @ W.T,
-                       "tensordot over sliding_window_view": tensordot}, repeats)
-    rows += [("conv product", name, *t) for name, t in res.items()]
+        # the forward product over the whole batch's im2col matrix, in either orientation
+        cols = strided_im2col(layer, x, geometry)
+        pixels = geometry.h_out * geometry.w_out
+        before = lambda: np.ascontiguousarray((cols.T @ W.T).reshape(n, pixels, c_out).transpose(0, 2, 1))  # noqa: E731
+        now = lambda: np.ascontiguousarray((W @ cols).reshape(c_out, n, pixels).transpose(1, 0, 2))  # noqa: E731
+        np.testing.assert_allclose(before(), now(), rtol=1e-4, atol=1e-4)  # other roundings: close, not equal
+        res = compare({"cols.T @ W.T, then to NCHW (before)": before, "W @ cols, outer axes swapped (now)": now},
+                      repeats)
+        rows += [("forward product, whole batch", name, *t) for name, t in res.items()]
 
-    # col2im
-    layer.forward(x, training=True)
-    g = dout.transpose(0, 2, 3, 1).reshape(-1, c_out)
-    dcols = g @ W
-    dx_now = layer.backward(dout)
-    assert np.array_equal(dx_now, hwcn_col2im(dcols, x.shape, k, s, p, h_out, w_out))
-    res = compare({"per-offset adds into (H, W, C, N) (before)":
-                   lambda: hwcn_col2im(dcols, x.shape, k, s, p, h_out, w_out),
-                   "blocks of samples that fit in cache, channels-last (now)":
-                   lambda: layer._col2im(dcols, x.shape, h_out, w_out, np.float32, reuse=True)}, repeats)
-    rows += [("col2im", name, *t) for name, t in res.items()]
+        # im2col and col2im of one chunk of samples
+        chunk = conv_module._chunks(n, W.shape[1] * pixels)[0]
+        xc = x[chunk[0]:chunk[1]]
+        label = f"{chunk[1] - chunk[0]} samples"
+        if geometry.shifts:
+            assert np.array_equal(layer._im2col(xc, geometry, reuse=True), strided_im2col(layer, xc, geometry))
+            res = compare({"strided copy per kernel offset (before)": lambda: strided_im2col(layer, xc, geometry),
+                           "shifted runs of the flattened maps (now)":
+                           lambda: layer._im2col(xc, geometry, reuse=True)}, repeats)
+            rows += [(f"im2col, a chunk of {label}", name, *t) for name, t in res.items()]
+            dcols = rng.standard_normal((W.shape[1], (chunk[1] - chunk[0]) * pixels), dtype=np.float32)
+            dx = np.empty(xc.shape, dtype=np.float32)
+            layer._col2im(dcols.copy(), dx, geometry, reuse=True)
+            np.testing.assert_allclose(dx, strided_col2im(layer, dcols, xc.shape, geometry), rtol=1e-5, atol=1e-5)
+            res = compare({"strided add per kernel offset (before)":
+                           lambda: strided_col2im(layer, dcols, xc.shape, geometry),
+                           "shifted runs of the flattened maps (now)":
+                           lambda: layer._col2im(dcols, dx, geometry, reuse=True)}, repeats)
+            rows += [(f"col2im, a chunk of {label}", name, *t) for name, t in res.items()]
 
-    # max pooling 2x2 on the convolution's output
-    pool = MaxPool2D(2)
-    ho2 = h_out // 2
-    relu = np.maximum(out[:, :, :2 * ho2, :2 * ho2], 0)
-    assert np.array_equal(pool._offset_loop(relu, ho2, ho2, reuse=True)[1], strided_views_maxpool(relu)[1])
-    res = compare({"strided views of x (before)": lambda: strided_views_maxpool(relu),
-                   "windows gathered contiguous first (now)": lambda: pool._offset_loop(relu, ho2, ho2, reuse=True)},
-                  repeats)
-    rows += [("max pool 2x2 forward", name, *t) for name, t in res.items()]
+        # a whole forward + backward: chunks or not, input gradient or not
+        def step(input_grad=True):
+            layer.forward(x, training=True)
+            return layer.backward(dout, input_grad=input_grad)
 
-    # buffers
-    reused = np.empty_like(new_cols)
-    res = compare({"fresh array per batch": lambda: np.copyto(np.empty_like(new_cols), new_cols),
-                   "one reused array": lambda: np.copyto(reused, new_cols)}, repeats)
-    rows += [(f"fill an im2col-sized array ({new_cols.nbytes / 2**20:.1f} MiB)", name, *t) for name, t in res.items()]
+        with tuned("_CHUNK_ELEMENTS", 1 << 62):
+            whole = step()
+        np.testing.assert_allclose(step(), whole, rtol=1e-4, atol=1e-4)
+        res = {}
+        for label_, size in (("the batch in one chunk", 1 << 62),
+                             (f"chunks of ~{conv_module._CHUNK_ELEMENTS >> 10}K im2col values (now)",
+                              conv_module._CHUNK_ELEMENTS)):
+            with tuned("_CHUNK_ELEMENTS", size):
+                res.update(compare({label_: step}, repeats, rounds=1))
+        res.update(compare({"chunks, backward without the input gradient": lambda: step(False)}, repeats, rounds=1))
+        rows += [("Conv2D forward + backward", name, *t) for name, t in res.items()]
+        if geometry.shifts:  # dx by col2im, or by the flipped-kernel convolution, whatever C_out / C_in
+            res = {}
+            for label_, ratio in (("col2im of the column gradients", 0.0),
+                                  ("dout convolved with the flipped kernel", float("inf"))):
+                with tuned("_FLIPPED_MAX_RATIO", ratio):
+                    np.testing.assert_allclose(step(), whole, rtol=1e-4, atol=1e-4)
+                    res.update(compare({label_: step}, repeats, rounds=1))
+            rows += [(f"Conv2D, dx (C_out/C_in = {c_out / c_in:g})", name, *t) for name, t in res.items()]
 
-    # BLAS threads
-    products = lambda: (new_cols.T @ W.T, g.T @ new_cols.T, g @ W)  # noqa: E731
+        # batch norm's reductions over (N, H, W), on the convolution's output
+        y = out
+        np.testing.assert_allclose(_channel_sums(y), y.sum(axis=(0, 2, 3), dtype=np.float64), rtol=1e-5, atol=1e-3)
+        res = compare({"np.sum over (0, 2, 3) in float64 (before)": lambda: y.sum(axis=(0, 2, 3), dtype=np.float64),
+                       "einsum rows, float64 over N (now)": lambda: _channel_sums(y),
+                       "sum(a*b): multiply, then np.sum (before)":
+                       lambda: np.multiply(y, dout).sum(axis=(0, 2, 3), dtype=np.float64),
+                       "sum(a*b): einsum rows (now)": lambda: _channel_sums(y, dout)}, repeats)
+        rows += [("batch norm per-channel sums", name, *t) for name, t in res.items()]
+
+        # ReLU forward
+        relu = ReLU()
+        assert np.array_equal(relu.forward(y, training=True), np.maximum(y, 0))
+        res = compare({"np.maximum(x, 0) and the mask (before)": lambda: (~(y <= 0), np.maximum(y, 0)),
+                       "mask, then bit patterns times the mask (now)": lambda: relu.forward(y, training=True)},
+                      repeats)
+        rows += [("ReLU forward", name, *t) for name, t in res.items()]
+
+    # BLAS threads, on the whole batch's products
+    g = np.ascontiguousarray(dout.reshape(n, c_out, -1).transpose(1, 0, 2)).reshape(c_out, -1)
+    products = lambda: (W @ cols, g @ cols.T, W.T @ g)  # noqa: E731
     with blas_threads(1):
         one = products()
         t_one = timed(products, repeats)
     with blas_threads(2):
         two = products()
         t_two = timed(products, repeats)
-    with blas_threads(1):
-        t_one = min(t_one, timed(products, repeats), key=lambda t: t[1])
     same = all(np.array_equal(a.view(np.uint32), b.view(np.uint32)) for a, b in zip(one, two))
-    rows += [("3 matrix products", "1 BLAS thread", *t_one),
-             ("3 matrix products", f"2 BLAS threads (bit-identical to 1 thread: {'yes' if same else 'no'})", *t_two)]
+    rows += [("3 matrix products, whole batch", "1 BLAS thread", *t_one),
+             ("3 matrix products, whole batch", f"2 BLAS threads (bit-identical to 1 thread: {'yes' if same else 'no'})",
+              *t_two)]
     log(f"  done {shape}")
     return rows
 

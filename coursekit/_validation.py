@@ -102,6 +102,9 @@ def check_int(value, name: str, *, low: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, got {describe(value)} of type {type(value).__name__}")
     value = int(value)
+    if not -2**63 <= value < 2**63:
+        shown = str(value) if len(str(value)) <= 30 else f"an integer with {len(str(abs(value)))} digits"
+        raise ValueError(f"{name} must fit in a 64-bit integer (|{name}| < 2**63), got {shown}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value}")
     return value
@@ -164,3 +167,23 @@ def check_callable(fn, name: str, where: str = "", expected: str = "a function")
     """Require something callable (a function, a lambda, an object with ``__call__``)."""
     if not callable(fn):
         raise TypeError(f"{_prefix(where)}{name} must be {expected}, got {describe(fn)} of type {type(fn).__name__}")
+
+
+def check_cache(cache, cls, where: str, producer: str, *, array_fields: tuple[str, ...] | None = None):
+    """``cache`` as a ``cls`` (the NamedTuple ``producer`` returned, or the same values as a plain tuple or
+    list), each of ``array_fields`` (default: every field) a floating numpy array; otherwise a TypeError
+    naming the field and what was expected (never an AttributeError later in a backward pass)."""
+    expected = f"the cache returned by {producer} (a {cls.__name__})"
+    if not isinstance(cache, cls):
+        if not (isinstance(cache, (tuple, list)) and len(cache) == len(cls._fields)):
+            length = f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else ""
+            raise TypeError(f"{where}: cache must be {expected} with fields {cls._fields}, got {describe(cache)} "
+                            f"of type {type(cache).__name__}{length}")
+        cache = cls(*cache)
+    for field in cls._fields if array_fields is None else array_fields:
+        value = getattr(cache, field)
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            raise TypeError(f"{where}: cache.{field} must be a floating numpy array, as in {expected}; got "
+                            f"{describe(value)} of type {type(value).__name__}")
+    return cache
+

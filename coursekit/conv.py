@@ -1,20 +1,33 @@
 """Convolution, max and global average pooling, and flattening for small CNNs on (N, C, H, W) images.
 
 Layout is NCHW (PyTorch's); Keras defaults to channels-last (N, H, W, C).
-Everything is vectorized: the convolution is one matrix product over an
-"im2col" matrix of the input built with one strided slice copy per kernel offset
-(kh*kw of them, e.g. 9); its backward scatters the column gradients back with one
-strided add per kernel offset, and max pooling likewise works on one view per
-window offset: never a loop over samples or pixels.
+Everything is vectorized: the convolution is a matrix product over an "im2col" matrix of
+the input (one copy per kernel offset, kh*kw of them, e.g. 9), its backward two more
+products and a "col2im" that adds the column gradients back (one add per kernel offset),
+and max pooling works on one view per window offset: never a loop over pixels.
 
-Speed without changing a bit: the matrix products are always the same calls on the
-same operands (OpenBLAS rounds differently if an operand's role, the matrix sizes or
-the thread count change, so none of them does), and every sum adds its terms in the
-same order. What is faster is the data movement around them: the im2col matrix is
-written straight from x into a buffer whose padding zeros are kept from one training
-batch to the next, work arrays are reused instead of allocated per batch, the column
-gradients are scattered in cache-sized blocks of samples, and max pooling gathers its
-windows into contiguous memory first.
+Speed (issue 22; every choice measured in benchmarks/conv_techniques.py):
+
+* Chunks of samples. The batch is processed a few samples at a time, so that a chunk's
+  im2col matrix (about _CHUNK_ELEMENTS values, 2 MiB in float32) is still in the CPU's cache
+  when the matrix product reads it; a whole batch's is often tens of MB, and a product
+  streaming it from memory runs at half speed. Backward rebuilds each chunk's im2col matrix
+  from x instead of keeping the batch's (as cheap, in cache, and no memory for it).
+* The products in the orientation OpenBLAS runs fastest for these narrow shapes:
+  ``W_flat @ cols`` with cols (C*kh*kw, N*H_out*W_out), whose output (C_out, N, H_out*W_out)
+  becomes NCHW by swapping its outer axes (whole rows), the bias added on the way.
+* Stride 1 with padding that keeps the size (3x3 with padding 1, the course's CNNs): in the
+  flattened (N*H*W) order of the channel-major maps, an offset's values are x shifted by a
+  constant, so im2col and col2im copy and add whole contiguous runs instead of rows of W
+  values, and zero the few border positions the shift wraps around.
+* For those, when C_out <= C_in, dx is computed as dout convolved with the flipped kernel (an
+  im2col of dout and one product) instead of the column gradients and their col2im.
+* The input gradient is skipped when nothing needs it (``backward(dout, input_grad=False)``).
+
+Results are not bit-identical to the implementation before issue 22 (other groupings of the
+same sums: the products' orientation, dW summed chunk by chunk): they agree to float32 rounding,
+and every path is checked against the plain im2col and by float64 gradient checks
+(tests/test_conv.py). The same inputs give the same bits on every run with one BLAS thread.
 
 These layers are re-exported from ``coursekit.layers``.
 """
@@ -23,10 +36,11 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_float_dtype, check_int, check_rng, check_training, describe
+from ._validation import check_array, check_bool, check_float_dtype, check_int, check_rng, check_training, describe
 from .layers import Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "GlobalAvgPool2D", "Flatten", "conv_output_size"]
@@ -72,28 +86,9 @@ def _check_nchw(x, where: str, channels: int) -> None:
                          f"{channels} (shape (N, {channels}, H, W)); channels come second (NCHW), not last")
 
 
-# Tuning constant of the convolution's data movement (it changes speed, never values).
-_COL2IM_BLOCK_ELEMENTS = 1 << 18  # col2im works on blocks of samples of about this many dcols values
-
-
-def _workspace(layer, name: str, shape, dtype, *, reuse: bool, zeroed: bool = False, key=None) -> np.ndarray:
-    """A work array of ``layer`` kept from one training batch to the next (e.g. its im2col matrix).
-
-    Every training batch needs the same arrays; reusing them saves allocating them and, for
-    arrays of tens of MB, the page faults of touching fresh memory (several times the cost of
-    filling them). A ``zeroed`` array starts as zeros, and callers only ever write the entries
-    that are not always zero (never the padding), so those zeros stay valid for the next batch
-    of the same ``shape`` and ``key``. With ``reuse`` false (evaluation batches, often large and
-    of another size) a fresh array is returned and nothing is kept.
-    """
-    if not reuse:
-        return (np.zeros if zeroed else np.empty)(shape, dtype=dtype)
-    spaces = layer.__dict__.setdefault("_workspaces", {})
-    tag = (tuple(shape), np.dtype(dtype), zeroed, key)
-    entry = spaces.get(name)
-    if entry is None or entry[0] != tag:
-        entry = spaces[name] = (tag, (np.zeros if zeroed else np.empty)(shape, dtype=dtype))
-    return entry[1]
+# Tuning constant of the convolution's data movement (it changes speed, and the grouping of dW's sum).
+_CHUNK_ELEMENTS = 1 << 19  # samples are processed in chunks whose im2col matrix holds about this many values
+_FLIPPED_MAX_RATIO = 1.0  # dx by the flipped-kernel convolution when C_out <= this * C_in (stride 1, same size)
 
 
 _scratch_space = threading.local()
@@ -133,6 +128,24 @@ def _inside(offset: int, pad: int, size: int, out_size: int, stride: int) -> tup
     return lo, max(lo, hi)
 
 
+def _chunks(n: int, values_per_sample: int):
+    """``(start, stop)`` of consecutive chunks of the n samples, each about _CHUNK_ELEMENTS values, balanced."""
+    count = -(-n // max(1, _CHUNK_ELEMENTS // max(1, values_per_sample)))
+    size = -(-n // count)
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+class _Geometry(NamedTuple):
+    """How a Conv2D meets inputs of one spatial size (worked out once per size; see ``Conv2D._geometry``)."""
+
+    h_out: int
+    w_out: int
+    copies: list     # (u, v, out_rows, out_columns, rows, columns): per kernel offset seeing any of x
+    shifts: list     # stride 1, same size: (u, v, shift) per kernel offset, the centre first; else empty
+    bad_rows: list   # stride 1, same size: (u, first, stop) output rows whose input is padding
+    bad_columns: list  # ... and (v, first, stop) output columns
+
+
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
@@ -146,9 +159,14 @@ class Conv2D(Layer):
 
     Initialization: He normal, std ``sqrt(2 / fan_in)`` with ``fan_in = C_in * kh * kw``; b = 0.
 
-    Backward, with ``cols`` the (N*H_out*W_out, C_in*kh*kw) im2col matrix and ``g`` dout as
-    (N*H_out*W_out, C_out): ``dW = g.T @ cols``, ``db = sum of dout over N, H_out, W_out``,
-    ``dx = col2im(g @ W_flat)`` (overlapping windows add up).
+    Computed as matrix products over the "im2col" matrix ``cols`` (C_in*kh*kw, N*H_out*W_out),
+    ``cols[(c, u, v), (n, i, j)] = xp[n, c, i*s + u, j*s + v]``, and ``g``, dout as (C_out,
+    N*H_out*W_out): ``out = W_flat @ cols + b``; backward ``dW = g @ cols.T``, ``db = sum of dout
+    over N, H_out, W_out``, ``dx = col2im(W_flat.T @ g)`` (overlapping windows add up), or, the
+    same sums, dout convolved with the kernel flipped (stride 1, output the size of the input).
+
+    backward(dout) keeps a reference to the forward input x (as Dense does): change x in place
+    between forward and backward and dW is computed from the changed values.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0,
@@ -182,121 +200,194 @@ class Conv2D(Layer):
                 f"Conv2D.forward: kernel ({kh}, {kw}) is larger than the padded input "
                 f"({h + 2 * ph}, {w + 2 * pw}) (x of shape {x.shape}, padding ({ph}, {pw})); "
                 "use a smaller kernel, more padding, or a larger image")
-        h_out, w_out, copies = self._plan(h, w)
-        # im2col: the (N*H_out*W_out, C*kh*kw) matrix, stored transposed as (C, kh, kw, N, H_out, W_out)
-        # so that every copy into it runs along whole rows (see _im2col); then ONE matrix product.
-        cols = self._cols_operand(self._im2col(x, h_out, w_out, copies, reuse=training))
-        W = self.params["W"].astype(x.dtype, copy=False).reshape(self.out_channels, -1)
-        b = self.params["b"].astype(x.dtype, copy=False)
-        out_shape = (cols.shape[0], self.out_channels)
-        out = np.matmul(cols, W.T, out=_scratch("product", out_shape, np.result_type(cols, W), reuse=training))
-        self._cache = (cols, x.shape, x.dtype, training)
-        # bias added while copying to NCHW: one pass instead of two, the same sums
-        result = np.empty((n, self.out_channels, h_out, w_out), dtype=out.dtype)
-        np.add(out.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2),
-               b.reshape(-1, 1, 1), out=result)
+        geometry = self._geometry(h, w)
+        pixels = geometry.h_out * geometry.w_out
+        f = self.out_channels
+        W = self.params["W"].astype(x.dtype, copy=False).reshape(f, -1)
+        b = self.params["b"].astype(x.dtype, copy=False).reshape(1, f, 1)
+        result = np.empty((n, f, geometry.h_out, geometry.w_out), dtype=np.result_type(x, W))
+        # A chunk of samples at a time, so that its im2col matrix stays in the CPU's cache between
+        # being written and being multiplied (a whole batch's is often tens of MB): ONE matrix
+        # product per chunk, whose output (C_out, samples, H_out*W_out) becomes NCHW by swapping
+        # its outer axes (whole rows of H_out*W_out values), adding the bias on the way.
+        for start, stop in _chunks(n, W.shape[1] * pixels):
+            cols = self._im2col(x[start:stop], geometry, reuse=training)
+            product = np.matmul(W, cols, out=_scratch("product", (f, cols.shape[1]), result.dtype, reuse=training))
+            np.add(product.reshape(f, stop - start, pixels).transpose(1, 0, 2), b,
+                   out=result[start:stop].reshape(stop - start, f, pixels))
+        self._cache = (x, training)
         return result
 
-    def _plan(self, h: int, w: int):
-        """``(H_out, W_out, copies)`` for (h, w) inputs, worked out once per input size.
+    def backward(self, dout, *, input_grad=True):
+        """Parameter gradients into ``grads``; returns dL/dx, shape (N, C_in, H, W).
+
+        ``input_grad=False`` computes only ``grads["W"]`` and ``grads["b"]`` and returns None.
+        The input gradient is a third of the arithmetic, and below a network's first layer nothing
+        needs it: PyTorch skips it there too, and ``Sequential.backward(dout, input_grad=False)``
+        asks its first layer for this.
+        """
+        x, training = self._require_cache()
+        input_grad = check_bool(input_grad, "input_grad", where="Conv2D.backward")
+        n, c, h, w = x.shape
+        geometry = self._geometry(h, w)
+        pixels = geometry.h_out * geometry.w_out
+        f = self.out_channels
+        self._check_dout(dout, (n, f, geometry.h_out, geometry.w_out))
+        W = self.params["W"]
+        W_flat = W.astype(dout.dtype, copy=False).reshape(f, -1)
+        dtype = np.result_type(dout.dtype, x.dtype)
+        dx = np.empty(x.shape, dtype=dtype) if input_grad else None
+        dW = db = None
+        # Stride 1, same size: dx is dout convolved with the kernel flipped in space and transposed in
+        # channels, dx[n, c] = sum_f conv(dout[n, f], W[f, c, ::-1, ::-1]) with the same padding. When dout
+        # has no more channels than x (C_out <= _FLIPPED_MAX_RATIO * C_in), building its im2col matrix and
+        # one product in the forward orientation is cheaper than the (C_in*kh*kw, ...) column gradients
+        # and their col2im.
+        flipped = None
+        if input_grad and geometry.shifts and f <= _FLIPPED_MAX_RATIO * c:
+            flipped = np.ascontiguousarray(W.astype(dtype, copy=False)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            flipped = flipped.reshape(c, -1)
+        # The same chunks as forward; each rebuilds its im2col matrix (cheaper, in cache, than
+        # keeping the whole batch's from forward and reading it back from memory).
+        for start, stop in _chunks(n, W_flat.shape[1] * pixels):
+            cols = self._im2col(x[start:stop], geometry, reuse=training)
+            g = _scratch("dout_t", (f, stop - start, pixels), dout.dtype, reuse=training)
+            np.copyto(g, dout[start:stop].reshape(stop - start, f, pixels).transpose(1, 0, 2))
+            g = g.reshape(f, -1)
+            if dW is None:
+                dW, db = g @ cols.T, g.sum(axis=1)
+            else:
+                dW += g @ cols.T
+                db += g.sum(axis=1)
+            if input_grad and flipped is not None:
+                # dx as the convolution of dout with the flipped kernel (see below): im2col of dout, one product
+                dout_cols = self._im2col(dout[start:stop], geometry, reuse=training)
+                product = np.matmul(flipped, dout_cols, out=_scratch("product", (c, dout_cols.shape[1]), dtype,
+                                                                       reuse=training))
+                np.copyto(dx[start:stop].reshape(stop - start, c, h * w),
+                          product.reshape(c, stop - start, h * w).transpose(1, 0, 2))
+            elif input_grad:
+                dcols = np.matmul(W_flat.T, g, out=_scratch("product", (W_flat.shape[1], g.shape[1]), dtype,
+                                                             reuse=training))
+                self._col2im(dcols, dx[start:stop], geometry, reuse=training)
+        self.grads["W"] = dW.reshape(W.shape).astype(W.dtype, copy=False)
+        self.grads["b"] = db.astype(W.dtype, copy=False)
+        return dx
+
+    def _geometry(self, h: int, w: int) -> _Geometry:
+        """The ``_Geometry`` of (h, w) inputs, worked out once per input size.
 
         ``copies`` lists, per kernel offset (u, v) that sees any of x, the block of output
-        positions it covers and the strided slice of x it reads there (see ``_im2col``).
+        positions it covers and the strided slice of x it reads there (see ``_im2col``). For a
+        stride-1 convolution whose output keeps the input's size (``padding = (k - 1) / 2``),
+        ``shifts`` gives each offset's constant shift between the flattened (N*H*W) positions of
+        the output and of the input it reads, ``bad_rows`` / ``bad_columns`` the output pixels
+        whose input is padding.
         """
         plans = self.__dict__.setdefault("_plans", {})
-        geometry = (h, w, self.kernel_size, self.stride, self.padding)
-        plan = plans.get(geometry)
-        if plan is None:
-            (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-            h_out, w_out = self.output_shape(h, w)
-            copies = []
-            for u in range(kh):
-                i0, i1 = _inside(u, ph, h, h_out, sh)
-                for v in range(kw):
-                    j0, j1 = _inside(v, pw, w, w_out, sw)
-                    if i0 < i1 and j0 < j1:  # else this offset sees only padding
-                        copies.append((u, v, slice(i0, i1), slice(j0, j1),
-                                       slice(i0 * sh + u - ph, (i1 - 1) * sh + u - ph + 1, sh),
-                                       slice(j0 * sw + v - pw, (j1 - 1) * sw + v - pw + 1, sw)))
-            if len(plans) >= 8:  # a few input sizes at most in practice; never grow without bound
-                plans.clear()
-            plan = plans[geometry] = (h_out, w_out, copies)
+        key = (h, w, self.kernel_size, self.stride, self.padding)
+        plan = plans.get(key)
+        if plan is not None:
+            return plan
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        h_out, w_out = self.output_shape(h, w)
+        copies = []
+        for u in range(kh):
+            i0, i1 = _inside(u, ph, h, h_out, sh)
+            for v in range(kw):
+                j0, j1 = _inside(v, pw, w, w_out, sw)
+                if i0 < i1 and j0 < j1:  # else this offset sees only padding
+                    copies.append((u, v, slice(i0, i1), slice(j0, j1),
+                                   slice(i0 * sh + u - ph, (i1 - 1) * sh + u - ph + 1, sh),
+                                   slice(j0 * sw + v - pw, (j1 - 1) * sw + v - pw + 1, sw)))
+        shifts, bad_rows, bad_columns = [], [], []
+        if (sh, sw) == (1, 1) and (h_out, w_out) == (h, w) and ph < h and pw < w:
+            centre_first = sorted(((u, v) for u in range(kh) for v in range(kw)), key=lambda uv: uv != (ph, pw))
+            shifts = [(u, v, (u - ph) * w + (v - pw)) for u, v in centre_first]
+            for u in range(kh):  # output row i reads input row i + u - ph
+                bad_rows += [(u, 0, ph - u)] if u < ph else [(u, h + ph - u, h)] if u > ph else []
+            for v in range(kw):
+                bad_columns += [(v, 0, pw - v)] if v < pw else [(v, w + pw - v, w)] if v > pw else []
+        if len(plans) >= 8:  # a few input sizes at most in practice; never grow without bound
+            plans.clear()
+        plan = plans[key] = _Geometry(h_out, w_out, copies, shifts, bad_rows, bad_columns)
         return plan
 
-    def _im2col(self, x, h_out, w_out, copies, *, reuse):
-        """The im2col matrix, transposed: ``cols[(c, u, v), (n, i, j)] = xp[n, c, i*sh + u, j*sw + v]``.
+    def _im2col(self, x, geometry: _Geometry, *, reuse):
+        """The im2col matrix of the samples x: ``cols[(c, u, v), (n, i, j)] = xp[n, c, i*sh + u, j*sw + v]``.
 
-        Returned as a C-ordered (C*kh*kw, N*H_out*W_out) array; ``xp`` is x zero-padded, but the
-        padded input is never built: the zeros are written once into a buffer reused from one
-        training batch to the next (``reuse``), and each batch copies only the entries that come
-        from x, with one strided copy per kernel offset (kh*kw of them) whose rows are contiguous.
+        Returned as a C-ordered (C*kh*kw, N*H_out*W_out) array (a shared scratch buffer); ``xp`` is
+        x zero-padded, but the padded input is never built.
+
+        Stride 1, output the size of the input: in the flattened (N*H*W) order of x (channels
+        first), the values an offset (u, v) reads are x's shifted by a constant, so each offset is
+        one contiguous copy per channel; the output pixels whose input is padding (border rows and
+        columns, onto which the shift wraps the neighbouring row's or sample's values) are then
+        zeroed. Otherwise: one strided copy per kernel offset into a zeroed matrix, rows of W_out
+        values at a time.
         """
         n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        cols = _workspace(self, "cols", (c, kh, kw, n, h_out, w_out), x.dtype, reuse=reuse,
-                          zeroed=bool(ph or pw), key=(h, w, ph, pw, sh, sw))
-        for u, v, out_rows, out_columns, rows, columns in copies:
-            cols[:, u, v, :, out_rows, out_columns] = x[:, :, rows, columns].transpose(1, 0, 2, 3)
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        h_out, w_out = geometry.h_out, geometry.w_out
+        cols = _scratch("cols", (c, kh, kw, n, h_out, w_out), x.dtype, reuse=reuse)
+        if geometry.shifts:
+            length = n * h * w
+            if c == 1:
+                source = x.reshape(1, length)
+            else:
+                source = _scratch("x_t", (c, n, h, w), x.dtype, reuse=reuse)
+                np.copyto(source, x.transpose(1, 0, 2, 3))
+                source = source.reshape(c, length)
+            flat = cols.reshape(c, kh, kw, length)
+            for u, v, shift in geometry.shifts:
+                lo, hi = max(0, -shift), min(length, length - shift)
+                flat[:, u, v, lo:hi] = source[:, lo + shift:hi + shift]
+            for u, first, stop in geometry.bad_rows:  # includes the ends [0, lo) and [hi, length)
+                cols[:, u, :, :, first:stop, :] = 0
+            for v, first, stop in geometry.bad_columns:
+                cols[:, :, v, :, :, first:stop] = 0
+        else:
+            if ph or pw:
+                cols.fill(0)
+            for u, v, out_rows, out_columns, rows, columns in geometry.copies:
+                cols[:, u, v, :, out_rows, out_columns] = x[:, :, rows, columns].transpose(1, 0, 2, 3)
         return cols.reshape(c * kh * kw, n * h_out * w_out)
 
-    def _cols_operand(self, cols_t: np.ndarray) -> np.ndarray:
-        """The (N*H_out*W_out, C*kh*kw) im2col matrix from its C-ordered transpose ``cols_t``.
+    def _col2im(self, dcols, dx, geometry: _Geometry, *, reuse):
+        """Write into ``dx`` (samples, C, H, W) the input gradient from the (C*kh*kw, samples*H_out*W_out)
+        column gradients: each value added back to the input pixel it was copied from (overlapping
+        windows add up). The mirror image of ``_im2col``, into a (C, samples, H, W) accumulator
+        whose outer axes one copy swaps into dx; each pixel sums its terms in kernel-offset order
+        (with the stride-1 shifts, the centre offset first). ``dcols`` is overwritten.
 
-        Normally the transposed view: BLAS gemm reads either memory order and, the operands being
-        the same, returns bit-identical products. With one output channel (or a single row or
-        column) NumPy may call gemv instead, whose rounding does depend on the memory order, so
-        those cases get a row-major copy, the layout the products were always computed from.
+        Stride 1, same size: the column gradients of output pixels whose input is padding are
+        zeroed, then each offset is one add of two long contiguous runs per channel (the shift of
+        ``_im2col`` backwards). Otherwise: one strided add per kernel offset, rows of W_out values.
         """
-        if self.out_channels > 1 and min(cols_t.shape) > 1:
-            return cols_t.T
-        return cols_t.T.copy()
-
-    def backward(self, dout):
-        cols, x_shape, dtype, training = self._require_cache()
-        n, _, h, w = x_shape
-        h_out, w_out, _ = self._plan(h, w)
-        self._check_dout(dout, (n, self.out_channels, h_out, w_out))
-        g = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
-        W = self.params["W"]
-        self.grads["W"] = (g.T @ cols).reshape(W.shape).astype(W.dtype, copy=False)
-        self.grads["b"] = dout.sum(axis=(0, 2, 3)).astype(W.dtype, copy=False)
-        W_flat = W.astype(dout.dtype, copy=False).reshape(self.out_channels, -1)
-        dcols = np.matmul(g, W_flat, out=_scratch("product", (g.shape[0], W_flat.shape[1]),
-                                                   np.result_type(g, W_flat), reuse=training))
-        return self._col2im(dcols, x_shape, h_out, w_out, np.result_type(dout.dtype, dtype), reuse=training)
-
-    def _col2im(self, dcols, x_shape, h_out, w_out, dtype, *, reuse):
-        """dx from the (N*H_out*W_out, C*kh*kw) column gradients: each column value added back to the
-        input pixel it was copied from (overlapping windows add up), as (N, C, H, W) in ``dtype``."""
-        n, c, h, w = x_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        dcols = dcols.reshape(n, h_out, w_out, c, kh, kw)
-        # Returned, as always, as the centre of a zero-padded (N, C, H_pad, W_pad) array: the same
-        # memory layout as before (a following reduction, e.g. batch norm's, sums in memory order).
-        hp, wp = h + 2 * ph, w + 2 * pw
-        dxp = np.zeros((n, c, hp, wp), dtype=dtype)
-        dx = dxp[:, :, ph:ph + h, pw:pw + w]
-        # One strided add per kernel offset (kh*kw adds), each pixel summing its terms in the same
-        # order from 0 as always. Done on blocks of samples whose column gradients fit in cache
-        # (each add reads only every (kh*kw)-th value of dcols), into an accumulator stored
-        # channels-last, (N, H_pad, W_pad, C), where an add runs over W_out*C values at a time (C
-        # with stride > 1); with fewer than 16 of those (e.g. one input channel), stored (H_pad,
-        # W_pad, C, N) instead, where it runs over C*N. Same values either way.
-        block = max(1, _COL2IM_BLOCK_ELEMENTS // (h_out * w_out * c * kh * kw))
-        if (w_out * c if sw == 1 else c) >= 16:
-            acc = _scratch("col2im", (min(block, n), hp, wp, c), dtype, reuse=reuse).transpose(1, 2, 3, 0)
+        n, c, h, w = dx.shape
+        kh, kw = self.kernel_size
+        h_out, w_out = geometry.h_out, geometry.w_out
+        d6 = dcols.reshape(c, kh, kw, n, h_out, w_out)
+        acc = dx.reshape(1, n, h, w) if c == 1 else _scratch("col2im", (c, n, h, w), dx.dtype, reuse=reuse)
+        if geometry.shifts:
+            length = n * h * w
+            for u, first, stop in geometry.bad_rows:
+                d6[:, u, :, :, first:stop, :] = 0
+            for v, first, stop in geometry.bad_columns:
+                d6[:, :, v, :, :, first:stop] = 0
+            flat, total = dcols.reshape(c, kh, kw, length), acc.reshape(c, length)
+            for u, v, shift in geometry.shifts:
+                if shift == 0:  # the centre offset comes first and covers every pixel
+                    np.copyto(total, flat[:, u, v])
+                else:
+                    lo, hi = max(0, -shift), min(length, length - shift)
+                    total[:, lo + shift:hi + shift] += flat[:, u, v, lo:hi]
         else:
-            acc = _scratch("col2im", (hp, wp, c, min(block, n)), dtype, reuse=reuse)
-        for start in range(0, n, block):  # acc is (H_pad, W_pad, C, samples), whatever its memory order
-            stop = min(n, start + block)
-            part = acc[..., :stop - start]
-            d = dcols[start:stop].transpose(1, 2, 3, 0, 4, 5)  # (H_out, W_out, C, samples, kh, kw)
-            part.fill(0)
-            for u in range(kh):
-                for v in range(kw):
-                    part[u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += d[..., u, v]
-            dx[start:stop] = part[ph:ph + h, pw:pw + w].transpose(3, 2, 0, 1)
-        return dx
+            acc.fill(0)
+            for u, v, out_rows, out_columns, rows, columns in geometry.copies:
+                acc[:, :, rows, columns] += d6[:, u, v, :, out_rows, out_columns]
+        if c > 1:
+            np.copyto(dx, acc.transpose(1, 0, 2, 3))
 
     def __repr__(self) -> str:
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

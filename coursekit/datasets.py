@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int, check_real, check_rng
+from ._validation import check_int, check_real, check_rng, describe
 
-__all__ = ["Splits", "data_path", "load_noisy_moons", "load_digits", "make_textures", "load_textures",
+__all__ = ["Splits", "data_path", "make_noisy_moons", "load_noisy_moons", "flip_labels", "load_digits",
+           "make_textures", "load_textures",
            "TEXTURE_ORIENTATIONS", "TEXTURE_FREQUENCIES"]
 
 
@@ -40,7 +41,18 @@ class Splits:
 
 
 def data_path(filename: str) -> Path:
-    """Where a frozen data file is: inside the installed package, else the checkout's ``data/``."""
+    """Where a frozen data file is: inside the installed package, else the checkout's ``data/``.
+
+    ``filename``: the file's name in ``data/``, a non-empty string such as ``"noisy_moons.csv"``
+    (anything else is a ``TypeError``/``ValueError`` naming it); a file that is in neither place
+    is a ``FileNotFoundError`` saying where it looked.
+    """
+    if not isinstance(filename, str):
+        raise TypeError(f"data_path: filename must be the name of a data file as a string, e.g. 'noisy_moons.csv', "
+                        f"got {describe(filename)} of type {type(filename).__name__}")
+    if not filename.strip() or Path(filename).is_absolute() or ".." in Path(filename).parts:
+        raise ValueError(f"data_path: filename must name a file inside the course's data folder, e.g. "
+                         f"'noisy_moons.csv', got {filename!r}")
     candidates = [Path(str(resources.files("coursekit"))) / "data" / filename,
                   Path(__file__).resolve().parent.parent / "data" / filename]
     for path in candidates:
@@ -52,11 +64,55 @@ def data_path(filename: str) -> Path:
     )
 
 
-def load_noisy_moons() -> Splits:
+def make_noisy_moons(n: int, *, rng: np.random.Generator, noise: float = 0.25,
+                     label_flip: float = 0.10) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points of the noisy two-moons generator, with labels: a fresh draw of the lessons' data.
+
+    Half the points (``n // 2``, the rest to class 1) belong to each class. Class 0 lies on the
+    arc ``(cos t, sin t)``, class 1 on ``(1 - cos t, 1/2 - sin t)``, with ``t ~ Uniform[0, pi]``
+    (scikit-learn's ``make_moons`` spaces t evenly; drawing it makes every point independent,
+    as the Bayes ceiling ``noisy_moons_bayes_limits`` assumes). Then Gaussian noise
+    ``N(0, noise^2 I)`` is added, a share ``label_flip`` of the labels is flipped at random (each
+    independently), and the points are shuffled. Everything is drawn from ``rng``.
+
+    Returns ``X`` (n, 2) float32 and ``y`` (n,) ``np.intp`` with values 0/1.
+    """
+    n = check_int(n, "n", low=1)
+    check_rng(rng)
+    noise, label_flip = _check_moons_parameters(noise, label_flip)
+    y = (np.arange(n) >= n // 2).astype(np.intp)
+    t = rng.uniform(0.0, np.pi, n)
+    X = np.where(y[:, None] == 0, np.column_stack([np.cos(t), np.sin(t)]),
+                 np.column_stack([1.0 - np.cos(t), 0.5 - np.sin(t)]))
+    X = X + rng.normal(0.0, noise, size=(n, 2))
+    y = np.where(rng.random(n) < label_flip, 1 - y, y)
+    order = rng.permutation(n)
+    return X[order].astype(np.float32), y[order].astype(np.intp)
+
+
+def load_noisy_moons(*, draw: int | None = None, n_train: int = 150, n_val: int = 500,
+                     n_test: int = 500) -> Splits:
     """The noisy two-moons set (see data/README.md): 150 train, 500 val, 500 test points.
+
+    ``draw=None``: the frozen file ``noisy_moons.csv`` (the same points on every machine).
+    ``draw=<int>``: a fresh sample of the same generator (``make_noisy_moons``), each split
+    from its own child of ``np.random.SeedSequence(draw)``, so changing ``n_train`` leaves the
+    validation and test points unchanged. The lessons take their draws from
+    ``coursekit.heldout`` so that their claims are checked on data nobody tuned them on.
 
     Shapes: X_* (n, 2) float32, y_* (n,) ``np.intp`` (int64; int32 in the browser) with values 0/1.
     """
+    sizes = (check_int(n_train, "n_train", low=1), check_int(n_val, "n_val", low=1),
+             check_int(n_test, "n_test", low=1))
+    if draw is not None:
+        draw = check_int(draw, "draw", low=0)
+        parts = []
+        for size, child in zip(sizes, np.random.SeedSequence(draw).spawn(3)):
+            parts += make_noisy_moons(size, rng=np.random.default_rng(child))
+        return Splits(*parts)
+    if sizes != (150, 500, 500):
+        raise ValueError(f"the frozen noisy-moons file has 150/500/500 points; for other sizes "
+                         f"(got n_train={sizes[0]}, n_val={sizes[1]}, n_test={sizes[2]}) pass draw=<seed>")
     raw = np.genfromtxt(data_path("noisy_moons.csv"), delimiter=",", names=True, dtype=None, encoding="utf-8")
     X = np.column_stack([raw["x1"], raw["x2"]]).astype(np.float32)
     y = raw["label"].astype(np.intp)
@@ -67,19 +123,47 @@ def load_noisy_moons() -> Splits:
     return Splits(*parts)
 
 
-def load_digits(*, n_train: int = 500, n_val: int = 400, seed: int = 0) -> Splits:
+def flip_labels(y, fraction: float, *, rng: np.random.Generator,
+                num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of the labels ``y`` (N,) with ``round(fraction * N)`` of them, chosen at random
+    without replacement, changed to another class (uniformly among the other ``num_classes - 1``).
+
+    Returns ``(noisy labels (N,) np.intp, sorted indices of the changed labels)``. ``y`` is
+    left as it was.
+    """
+    from ._validation import check_array
+
+    y = check_array(y, "y", ndim=1, floating=False, where="flip_labels")
+    fraction = check_real(fraction, "fraction", low=0.0, high=1.0)
+    check_rng(rng)
+    num_classes = check_int(num_classes, "num_classes", low=2)
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"flip_labels: y must hold integer class labels in 0..{num_classes - 1}, "
+                         f"got dtype {y.dtype} with values {y.min()}..{y.max()}")
+    flipped = rng.choice(len(y), size=round(fraction * len(y)), replace=False)
+    noisy = y.astype(np.intp, copy=True)
+    noisy[flipped] = (noisy[flipped] + rng.integers(1, num_classes, size=len(flipped))) % num_classes
+    return noisy, np.sort(flipped)
+
+
+def load_digits(*, n_train: int = 500, n_val: int = 400, seed: int = 0, label_noise: float = 0.0) -> Splits:
     """scikit-learn's 8x8 digits as images, with a seeded stratified split.
 
     Shapes: X_* (n, 1, 8, 8) float32 in [0, 1] (NCHW), y_* (n,) ``np.intp`` in 0..9.
     ``n_train`` small (a few hundred) makes a CNN overfit; the test split is what remains
-    of the 1,797 images after train and validation.
+    of the 1,797 images after train and validation. ``seed`` chooses the split and, with
+    ``label_noise`` > 0, which ``round(label_noise * n_train)`` *training* labels are changed to
+    another class (``flip_labels``); validation and test labels stay clean.
     """
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 
     n_train = check_int(n_train, "n_train", low=10)
     n_val = check_int(n_val, "n_val", low=10)
-    check_int(seed, "seed", low=0)
+    seed = check_int(seed, "seed", low=0)
+    if seed >= 2**32:
+        raise ValueError(f"seed must be below 2**32, got {seed}")
+    label_noise = check_real(label_noise, "label_noise", low=0.0, high=1.0)
     digits = sk_load_digits()
     X = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     y = digits.target.astype(np.intp)
@@ -89,6 +173,9 @@ def load_digits(*, n_train: int = 500, n_val: int = 400, seed: int = 0) -> Split
     X_train, X_rest, y_train, y_rest = train_test_split(X, y, train_size=n_train, stratify=y, random_state=seed)
     X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, train_size=n_val, stratify=y_rest,
                                                     random_state=seed)
+    if label_noise > 0:
+        noise_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))  # the split's seed, its own stream
+        y_train, _ = flip_labels(y_train, label_noise, rng=noise_rng)
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test)
 
 
@@ -154,13 +241,15 @@ def make_textures(n: int, *, rng: np.random.Generator, size: int = 16, noise_std
 
 
 def load_textures(*, n_train: int = 50, n_val: int = 500, n_test: int = 1000, seed: int = 0,
-                  noise_std: float = 1.5) -> Splits:
+                  noise_std: float = 1.5, size: int = 16) -> Splits:
     """The oriented-texture set of notebook 03 (see ``make_textures`` and data/README.md), made from ``seed``.
 
-    Shapes: X_* (n, 1, 16, 16) float32 (NCHW), y_* (n,) ``np.intp`` in 0..9, each split class-balanced.
-    The three splits come from independent streams of ``seed``: changing ``n_train`` does not
-    change the validation or test images. With 50 training images (5 per class) a small CNN
-    memorizes its training set long before it has learned the textures.
+    Shapes: X_* (n, 1, size, size) float32 (NCHW), y_* (n,) ``np.intp`` in 0..9, each split
+    class-balanced. The three splits come from independent streams of ``seed``: changing
+    ``n_train`` does not change the validation or test images. With a few training images per
+    class a small CNN memorizes its training set long before it has learned the textures.
+    Notebook 03 uses ``load_textures(n_train=30, n_val=40, n_test=500, seed=draw, noise_std=1.0,
+    size=10)``, one ``draw`` per data draw of its experiment.
     """
     sizes = {"n_train": check_int(n_train, "n_train", low=1), "n_val": check_int(n_val, "n_val", low=1),
              "n_test": check_int(n_test, "n_test", low=1)}
@@ -168,7 +257,7 @@ def load_textures(*, n_train: int = 50, n_val: int = 500, n_test: int = 1000, se
     streams = (np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(3))
     parts = []
     for n, stream in zip(sizes.values(), streams):
-        parts += make_textures(n, rng=stream, noise_std=noise_std)
+        parts += make_textures(n, rng=stream, noise_std=noise_std, size=size)
     return Splits(*parts)
 
 

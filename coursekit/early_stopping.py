@@ -96,7 +96,8 @@ def early_stopping_step(best: float, wait: int, current: float, *, min_delta: fl
                         mode: str) -> tuple[float, int, bool, bool]:
     """One epoch of the early-stopping decision (Keras 3 order, no baseline).
 
-    best: best monitored value so far (``inf`` in min mode / ``-inf`` in max mode before any epoch)
+    best: best monitored value so far (``inf`` in min mode / ``-inf`` in max mode before any epoch);
+      never NaN, since a NaN never becomes best (a NaN ``best`` is a ``ValueError``)
     wait: epochs since the last improvement (an integer >= 0)
     current: this epoch's monitored value (may be NaN: never an improvement)
     min_delta: finite, >= 0; patience: an integer >= 0; mode: "min" or "max"
@@ -104,11 +105,15 @@ def early_stopping_step(best: float, wait: int, current: float, *, min_delta: fl
       ``wait += 1``; if ``current`` beats ``best`` by more than ``min_delta`` (``is_improvement``:
       a change of exactly min_delta does not, despite float rounding) then
       ``best = current``, ``wait = 0``, ``stop = False``; otherwise ``stop = wait >= patience``.
-    best is returned as a Python float. Wrong types, a negative or NaN ``min_delta``, a
-    negative ``patience`` or ``wait`` are a ``TypeError``/``ValueError`` naming the argument.
+    best is returned as a Python float. Wrong types, a NaN ``best``, a negative or NaN
+    ``min_delta``, a negative ``patience`` or ``wait`` are a ``TypeError``/``ValueError`` naming
+    the argument.
     """
     where = "early_stopping_step"
     best = check_number(best, "best", where)
+    if math.isnan(best):
+        raise ValueError(f"{where}: best must be a number, got nan; a NaN never becomes best (it is no improvement), "
+                         "so best is inf (min mode) or -inf (max mode) until a real value arrives")
     wait = check_int(wait, "wait", low=0)
     current = check_number(current, "current", where)
     min_delta = _check_min_delta(min_delta, where)
@@ -279,7 +284,7 @@ class EarlyStopping:
         value = logs[self.monitor]
         if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
             raise TypeError(f"EarlyStopping: logs[{self.monitor!r}] must be a number, got {describe(value)}")
-        return float(value)
+        return check_number(value, f"logs[{self.monitor!r}]", "EarlyStopping")
 
     def on_epoch_end(self, epoch: int, logs: dict) -> bool:
         """Update best / wait from ``logs[monitor]``; return True when training should stop."""

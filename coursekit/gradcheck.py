@@ -56,6 +56,24 @@ def numerical_gradient(f, x: np.ndarray, *, h: float = 1e-5) -> np.ndarray:
     return grad
 
 
+def numerical_gradients(fn, inputs: tuple[np.ndarray, ...], dout: np.ndarray, *, h: float = 1e-5) -> tuple[np.ndarray, ...]:
+    """Central-difference gradients of ``L = sum(fn(*inputs) * dout)`` with respect to each input.
+
+    ``fn(*inputs)`` returns an array shaped like ``dout`` (the upstream gradient); the result holds one
+    array per input, shaped like it: ``dL/d inputs[k]``, each computed with ``numerical_gradient`` while
+    the other inputs stay fixed. The inputs are copied, never changed.
+    """
+    inputs = tuple(np.array(value, copy=True) for value in inputs)
+
+    def loss_in(k):
+        def loss(value):
+            args = inputs[:k] + (value,) + inputs[k + 1:]
+            return float(np.sum(fn(*args) * dout))
+        return loss
+
+    return tuple(numerical_gradient(loss_in(k), inputs[k].copy(), h=h) for k in range(len(inputs)))
+
+
 def _scalar(value, i: int, sign: str, shape: tuple) -> float:
     """``f``'s value as a float: one real, finite number, else a clear error naming the entry."""
     where = "numerical_gradient"
@@ -86,7 +104,11 @@ def _real(value, name: str) -> np.ndarray:
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"rel_error: {name} must be an array of real numbers, got {describe(value)} "
                         f"of type {type(value).__name__}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # a ragged list: numpy's own message names no argument
+        raise TypeError(f"rel_error: {name} must be an array of real numbers, got {describe(value)} of type "
+                        f"{type(value).__name__}, which numpy cannot turn into one array ({exc})") from None
     if array.dtype.kind not in "iuf":
         raise TypeError(f"rel_error: {name} must be an array of real numbers, got dtype {array.dtype}")
     return array.astype(np.float64, copy=False)

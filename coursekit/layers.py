@@ -4,7 +4,10 @@ Every layer has
 
 * ``forward(x, *, training)`` - computes the output and keeps what backward needs;
 * ``backward(dout) -> dx`` - takes the upstream gradient dL/dout, stores parameter
-  gradients in ``grads`` and returns dL/dx;
+  gradients in ``grads`` and returns dL/dx. Layers with parameters whose input gradient costs
+  real work (``Dense``, ``Conv2D``) also accept ``backward(dout, input_grad=False)``: parameter
+  gradients only, returns None (``Sequential.backward(dout, input_grad=False)`` uses it for the
+  first layer, whose input gradient nothing needs; PyTorch skips it there too);
 * ``params`` / ``grads`` - dicts of arrays with matching keys (empty for
   parameter-free layers); ``buffers`` - state that is not trained (e.g. running
   statistics), saved by ``Sequential.state_dict``.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_float_dtype, check_int, check_rng, check_training, describe
+from ._validation import check_array, check_bool, check_float_dtype, check_int, check_rng, check_training, describe
 
 __all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "sigmoid", "Conv2D", "MaxPool2D", "GlobalAvgPool2D",
            "Flatten"]
@@ -107,12 +110,18 @@ class Dense(Layer):
         out += b  # in place: one temporary fewer than x @ W + b, same result
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, *, input_grad=True):
+        """Parameter gradients into ``grads``; returns dL/dx (N, in_features), or None with
+        ``input_grad=False`` (only ``grads`` computed: what ``Sequential.backward(dout,
+        input_grad=False)`` asks of a network's first layer, as PyTorch skips it there)."""
         x = self._require_cache()
+        input_grad = check_bool(input_grad, "input_grad", where="Dense.backward")
         self._check_dout(dout, (x.shape[0], self.out_features))
         W = self.params["W"]
         self.grads["W"] = (x.T @ dout).astype(W.dtype, copy=False)
         self.grads["b"] = dout.sum(axis=0).astype(W.dtype, copy=False)
+        if not input_grad:
+            return None
         return dout @ W.astype(dout.dtype, copy=False).T
 
     def __repr__(self) -> str:
@@ -124,24 +133,36 @@ class ReLU(Layer):
 
     A NaN input gives a NaN output, so a diverged network is not hidden: ``fit``'s
     non-finite check sees it. Backward, as PyTorch's ``threshold_backward``:
-    ``dx = 0 where x <= 0, else dout`` - so 0 at x = 0, and ``dout`` passes where x is NaN.
-    (One difference: PyTorch keeps the sign of ``-0.0``, here ``relu(-0.0)`` is ``+0.0``; the
-    two compare equal.)
+    ``dx = 0 where x <= 0, else dout`` - so 0 at x = 0 (+0.0, whatever dout holds there), and
+    ``dout`` passes where x is NaN. (One difference: PyTorch keeps the sign of ``-0.0``, here
+    ``relu(-0.0)`` is ``+0.0``; the two compare equal.)
     """
 
     def forward(self, x, *, training):
         check_training(training, "ReLU.forward")
         check_array(x, "x", where="ReLU.forward")
-        # np.maximum propagates NaN (np.fmax would turn it into 0 and hide a divergence) and is
-        # branch-free: np.where on a random mask runs ~20x slower.
-        passes = ~(x <= 0)  # x > 0, or NaN: PyTorch's mask
+        passes = np.asarray(np.less_equal(x, 0))  # asarray: a 0-d input gives a numpy scalar here
+        np.logical_not(passes, out=passes)  # x > 0, or NaN: PyTorch's mask
         self._cache = passes
-        return np.maximum(x, 0)
+        return _keep_where(x, passes)
 
     def backward(self, dout):
         passes = self._require_cache()
         self._check_dout(dout, passes.shape)
-        return dout * passes
+        return _keep_where(dout, passes)
+
+
+def _keep_where(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``values`` where ``keep``, else +0.0 (a new array), with no branch and no float arithmetic: the bit
+    patterns are multiplied by the 0/1 mask as unsigned integers. For ReLU's forward pass that is the
+    same values as ``np.maximum(x, 0)`` (NaN kept, relu(-0.0) = +0.0), about 2x faster; unlike
+    ``values * keep`` it gives +0.0 where the mask is 0 even for NaN or negative values (not NaN, -0.0)."""
+    bits = np.dtype(f"u{values.dtype.itemsize}") if values.dtype.itemsize in (2, 4, 8) else None
+    if bits is None:  # e.g. long double: no unsigned integer of its size
+        return np.where(keep, values, values.dtype.type(0))
+    out = np.empty(values.shape, dtype=values.dtype)
+    np.multiply(values.view(bits), keep, out=out.view(bits))
+    return out
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

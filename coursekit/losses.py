@@ -6,7 +6,7 @@ import numpy as np
 from ._validation import check_array
 from .layers import sigmoid
 
-__all__ = ["binary_cross_entropy_with_logits", "softmax_cross_entropy", "log_softmax"]
+__all__ = ["binary_cross_entropy_with_logits", "softmax_cross_entropy", "soft_target_cross_entropy", "log_softmax"]
 
 
 def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
@@ -96,4 +96,34 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     dlogits = np.exp(logp)
     dlogits[rows, labels] -= 1
     dlogits /= n
+    return loss, dlogits.astype(logits.dtype, copy=False)
+
+
+def soft_target_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of logits (N, C) against soft targets (N, C) (e.g. mixup's mixed one-hot labels), and dL/dz.
+
+    ``loss = -mean_n sum_c t[n, c] log_softmax(z)[n, c]`` with log-sum-exp (no overflow, no log(0)),
+    gradient ``(softmax(z) * sum_c t[n, c] - t) / N``, i.e. ``(softmax(z) - t) / N`` when each row of
+    targets sums to 1. One-hot targets give exactly ``softmax_cross_entropy``. Targets are finite
+    and non-negative, in any floating dtype; integer class labels (N,) are accepted too and scored
+    as their one-hot rows (so validation data with hard labels needs no conversion), as PyTorch's
+    ``F.cross_entropy(logits, targets)`` takes class indices or class probabilities (N, C).
+    """
+    where = "soft_target_cross_entropy"
+    if isinstance(targets, np.ndarray) and targets.ndim == 1 and targets.dtype.kind in "iu":
+        return softmax_cross_entropy(logits, targets)
+    check_array(logits, "logits", ndim=2, finite=True, where=where)
+    check_array(targets, "targets", ndim=2, finite=True, where=where)
+    if targets.shape != logits.shape:
+        raise ValueError(f"{where}: targets must have the shape of logits {logits.shape} (one probability per "
+                         f"class), got {targets.shape}; for class indices use softmax_cross_entropy")
+    if np.any(targets < 0):
+        raise ValueError(f"{where}: targets must be non-negative (class probabilities), got a minimum of "
+                         f"{targets.min()}")
+    n = logits.shape[0]
+    work = np.promote_types(logits.dtype, np.float64)  # as softmax_cross_entropy: float32 logits can overflow
+    logp = _log_softmax(logits.astype(work, copy=False))
+    t = targets.astype(work, copy=False)
+    loss = float(-np.sum(t * logp) / n)
+    dlogits = (np.exp(logp) * t.sum(axis=1, keepdims=True) - t) / n
     return loss, dlogits.astype(logits.dtype, copy=False)

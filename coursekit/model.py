@@ -1,15 +1,26 @@
 """``Sequential``: a stack of layers with forward, backward, prediction and checkpoints."""
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._threads import single_blas_thread
-from ._validation import check_array, check_int, check_training, describe
+from ._validation import check_array, check_bool, check_int, check_training, describe
 from .layers import Layer
 
 __all__ = ["Parameter", "Sequential"]
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts_input_grad(layer_type: type) -> bool:
+    """Whether ``layer_type.backward`` takes an ``input_grad`` keyword (see ``Sequential.backward``)."""
+    try:
+        return "input_grad" in inspect.signature(layer_type.backward).parameters
+    except (TypeError, ValueError):  # no signature to inspect (e.g. a builtin)
+        return False
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +57,9 @@ class Parameter:
 
 
 class Sequential:
-    """Layers applied in order. ``forward(x, *, training)``, ``backward(dout)``, ``predict(x)``.
+    """Layers applied in order. ``forward(x, *, training)``, ``backward(dout) -> dx``, ``predict(x)``.
+
+    ``backward(dout, input_grad=False)`` skips the input gradient (for training steps).
 
     Parameter names are ``"<layer index>.<key>"``, e.g. ``"0.W"``, ``"0.b"``, as in PyTorch.
     """
@@ -76,11 +89,30 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Backpropagate dL/d(output) through every layer, filling each layer's ``grads``."""
-        for layer in reversed(self.layers):
+    def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate dL/d(output) through every layer, filling each layer's ``grads``; returns dL/dx.
+
+        ``input_grad=False``: only the parameter gradients, as a training step needs them (PyTorch
+        works this way for inputs that do not require grad). The layers below the first one with
+        parameters are not run backward at all, that layer computes no input gradient when its
+        ``backward`` accepts ``input_grad=False`` (``Dense``, ``Conv2D``), and None is returned.
+        Every ``grads`` entry is the same as with ``input_grad=True``.
+        """
+        input_grad = check_bool(input_grad, "input_grad", where="Sequential.backward")
+        if input_grad:
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+            return dout
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for layer in reversed(self.layers[first + 1:]):
             dout = layer.backward(dout)
-        return dout
+        if first < len(self.layers):
+            layer = self.layers[first]
+            if _accepts_input_grad(type(layer)):
+                layer.backward(dout, input_grad=False)
+            else:
+                layer.backward(dout)
+        return None
 
     def predict(self, x: np.ndarray, *, batch_size: int = 4096) -> np.ndarray:
         """Outputs (logits) in evaluation mode, computed in batches to bound memory.

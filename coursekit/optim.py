@@ -67,16 +67,35 @@ class Optimizer:
         self.state: dict[int, dict] = {}
 
     def step(self) -> None:
+        """Update every parameter in place from its gradient (``layer.grads[key]``, set by ``backward``).
+
+        A gradient must be a numpy array of real numbers shaped like its parameter; anything else
+        (a list, a complex or object array, a wrong shape) is a ``TypeError``/``ValueError`` naming
+        the parameter, raised before any parameter changes. NaN or inf in a gradient propagate
+        into the parameter, as in PyTorch.
+        """
+        grads = [[self._gradient(p) for p in group["params"]] for group in self.param_groups]
         i = 0
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = p.grad
-                if grad.shape != p.value.shape:
-                    raise ValueError(f"{type(self).__name__}: gradient of {p.name} has shape {grad.shape}, "
-                                     f"parameter has {p.value.shape}")
+        for group, group_grads in zip(self.param_groups, grads):
+            for p, grad in zip(group["params"], group_grads):
                 self._update(p.value, grad.astype(p.value.dtype, copy=False), self.state.setdefault(i, {}),
                              group["weight_decay"])
                 i += 1
+
+    def _gradient(self, p: Parameter) -> np.ndarray:
+        """``p``'s gradient, checked: a real numpy array with the parameter's shape."""
+        where, grad = f"{type(self).__name__}.step", p.grad
+        if not isinstance(grad, np.ndarray):
+            raise TypeError(f"{where}: the gradient of {p.name} (grads[{p.key!r}]) must be a numpy array shaped like "
+                            f"the parameter {p.value.shape}, got {describe(grad)} of type {type(grad).__name__}; "
+                            "backward sets it (convert a list with np.asarray)")
+        if grad.dtype.kind not in "fiu":
+            raise TypeError(f"{where}: the gradient of {p.name} (grads[{p.key!r}]) must hold real numbers, got dtype "
+                            f"{grad.dtype}")
+        if grad.shape != p.value.shape:
+            raise ValueError(f"{where}: the gradient of {p.name} (grads[{p.key!r}]) has shape {grad.shape}, the "
+                             f"parameter has {p.value.shape}")
+        return grad
 
     def _update(self, value, grad, state, weight_decay) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -7,10 +7,16 @@ over (the batch size during training):
   gradient ``(lambd / m) * W``. For plain SGD this is exactly PyTorch's
   ``SGD(weight_decay=lambd / m)``; scikit-learn's ``MLPClassifier(alpha=...)`` is ``lambd``.
 * L1: ``lambd / m * sum_l sum |W_l|``; subgradient ``(lambd / m) * sign(W)`` (0 at 0).
+* L1 + L2 (elastic net): ``l1_lambd / m * sum |W| + l2_lambd / (2 m) * sum W^2``, the sum of
+  the two. Keras's ``regularizers.L1L2(l1, l2)`` adds ``l1 * sum |w| + l2 * sum w^2`` (no 1/2)
+  per kernel: the same penalty with ``l1 = l1_lambd / m`` and ``l2 = l2_lambd / (2 m)``.
+  scikit-learn's ``ElasticNet`` / ``SGDClassifier(penalty="elasticnet")`` add
+  ``alpha * l1_ratio * sum |w| + alpha * (1 - l1_ratio) / 2 * sum w^2``: the same with
+  ``alpha = (l1_lambd + l2_lambd) / m`` and ``l1_ratio = l1_lambd / (l1_lambd + l2_lambd)``.
 
-``L2(lambd)`` / ``L1(lambd)`` plug into ``fit(..., regularizer=...)``: ``fit`` adds
-``penalty(model, m)`` to each batch loss and calls ``add_gradients(model, m)`` after
-``model.backward``.
+``L2(lambd)`` / ``L1(lambd)`` / ``L1L2(l1_lambd, l2_lambd)`` plug into
+``fit(..., regularizer=...)``: ``fit`` adds ``penalty(model, m)`` to each batch loss and calls
+``add_gradients(model, m)`` after ``model.backward``.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import numpy as np
 
 from ._validation import check_array, check_real, describe
 
-__all__ = ["l2_penalty", "l2_grad", "l1_penalty", "l1_grad", "dense_backward_l2", "L2", "L1"]
+__all__ = ["l2_penalty", "l2_grad", "l1_penalty", "l1_grad", "dense_backward_l2", "L2", "L1", "L1L2"]
 
 
 def _check_lambd(lambd) -> float:
@@ -61,7 +67,9 @@ def l2_penalty(weights, lambd: float, m: float) -> float:
 
 def _l2_penalty(items: list[np.ndarray], lambd: float, m: float) -> float:
     """``l2_penalty`` for already validated arguments."""
-    total = sum(float(np.sum(np.square(w, dtype=np.float64))) for w in items)
+    total = 0.0
+    for w in items:  # called on every batch: ufunc methods, not np.sum's Python wrapper
+        total += float(np.square(w, dtype=np.float64).sum())
     return lambd / (2.0 * m) * total
 
 
@@ -90,7 +98,9 @@ def l1_penalty(weights, lambd: float, m: float) -> float:
 
 def _l1_penalty(items: list[np.ndarray], lambd: float, m: float) -> float:
     """``l1_penalty`` for already validated arguments."""
-    total = sum(float(np.sum(np.abs(w), dtype=np.float64)) for w in items)
+    total = 0.0
+    for w in items:
+        total += float(np.abs(w).sum(dtype=np.float64))
     return lambd / m * total
 
 
@@ -133,27 +143,33 @@ def dense_backward_l2(dout: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndar
     return dx, dW, db
 
 
-class _WeightPenalty:
-    """Shared parts of ``L2`` and ``L1``: validation, weight selection, the fit protocol.
+def _strength(name: str, doc: str) -> property:
+    """A penalty strength attribute: a float >= 0, checked (naming ``name``) every time it is set."""
+    private = "_" + name
 
-    Subclasses set ``_where`` (the public function's name, for error messages),
-    ``_penalty(weights, lambd, m)`` and ``_grad(W, lambd, m)``; these take validated
-    arguments: ``lambd`` is checked when set, ``m`` and the weights on every call.
+    def get(self) -> float:
+        return getattr(self, private)
+
+    def set(self, value) -> None:
+        setattr(self, private, check_real(value, name, low=0.0))
+
+    return property(get, set, doc=doc)
+
+
+class _WeightPenalty:
+    """Shared parts of ``L2``, ``L1`` and ``L1L2``: weight selection and the fit protocol.
+
+    A subclass sets ``_where`` (its name in error messages) and ``_terms()``: the list of
+    ``(penalty, grad, lambd)`` it is the sum of, each ``penalty(weights, lambd, m)`` and
+    ``grad(W, lambd, m)`` taking validated arguments (the strengths are checked when set,
+    ``m`` and the weights on every call). Terms are added in order, so ``L1L2(a, b)`` computes
+    exactly what ``L1(a)`` followed by ``L2(b)`` would.
     """
 
     _where = ""
 
-    def __init__(self, lambd: float) -> None:
-        self.lambd = lambd
-
-    @property
-    def lambd(self) -> float:
-        """The regularization strength (>= 0), validated when set."""
-        return self._lambd
-
-    @lambd.setter
-    def lambd(self, value) -> None:
-        self._lambd = _check_lambd(value)
+    def _terms(self) -> list:
+        raise NotImplementedError
 
     @staticmethod
     def _weight_params(model) -> list:
@@ -164,21 +180,36 @@ class _WeightPenalty:
     def penalty(self, model, m: float) -> float:
         """The penalty over ``model``'s weight matrices (biases excluded) for a batch of ``m`` examples."""
         items = _weight_list([p.value for p in self._weight_params(model)], f"{self._where}_penalty")
-        return self._penalty(items, self._lambd, _check_m(m))
+        m = _check_m(m)
+        return sum(penalty(items, lambd, m) for penalty, _, lambd in self._terms())
 
     def add_gradients(self, model, m: float) -> None:
         """Add the penalty's gradient to each weight's gradient, in place (call after ``model.backward``)."""
         m = _check_m(m)
+        terms = self._terms()
         for p in self._weight_params(model):
             W, grad = p.value, p.grad
             check_array(W, "W", where=f"{self._where}_grad", nonempty=False)
-            grad += self._grad(W, self._lambd, m).astype(grad.dtype, copy=False)
+            for _, gradient, lambd in terms:
+                grad += gradient(W, lambd, m).astype(grad.dtype, copy=False)
+
+
+class _OnePenalty(_WeightPenalty):
+    """``L2`` and ``L1``: one term, of strength ``lambd``; subclasses set ``_penalty`` and ``_grad``."""
+
+    lambd = _strength("lambd", "The regularization strength (>= 0), validated when set.")
+
+    def __init__(self, lambd: float) -> None:
+        self.lambd = lambd
+
+    def _terms(self) -> list:
+        return [(self._penalty, self._grad, self.lambd)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lambd={self.lambd})"
 
 
-class L2(_WeightPenalty):
+class L2(_OnePenalty):
     """L2 regularizer for ``fit``: adds ``lambd/(2m) sum ||W||^2`` to the loss and ``(lambd/m) W`` to dW.
 
     Acts on every weight matrix/kernel (``Parameter.is_weight``), never on biases.
@@ -191,7 +222,7 @@ class L2(_WeightPenalty):
     _grad = staticmethod(_l2_grad)
 
 
-class L1(_WeightPenalty):
+class L1(_OnePenalty):
     """L1 regularizer for ``fit``: adds ``lambd/m sum |W|`` to the loss and ``(lambd/m) sign(W)`` to dW.
 
     Acts on weight matrices only. Drives many weights to (nearly) zero.
@@ -200,3 +231,35 @@ class L1(_WeightPenalty):
     _where = "l1"
     _penalty = staticmethod(_l1_penalty)
     _grad = staticmethod(_l1_grad)
+
+
+class L1L2(_WeightPenalty):
+    """L1 and L2 together (the elastic net) for ``fit``: the sum of ``L1(l1_lambd)`` and ``L2(l2_lambd)``.
+
+    Penalty ``l1_lambd/m sum |W| + l2_lambd/(2m) sum ||W||^2`` over the weight matrices (never
+    biases); gradient ``(l1_lambd/m) sign(W) + (l2_lambd/m) W``, sign(0) = 0. Computed term by
+    term, L1 first, so it equals ``L1(l1_lambd)`` plus ``L2(l2_lambd)`` to the last bit.
+
+    Other libraries, with ``m`` the batch size the data loss is averaged over:
+
+    * Keras ``regularizers.L1L2(l1=c1, l2=c2)`` adds ``c1 sum |w| + c2 sum w^2`` (no 1/2) per
+      kernel: ``c1 = l1_lambd / m``, ``c2 = l2_lambd / (2 m)``.
+    * scikit-learn ``ElasticNet(alpha, l1_ratio)`` and ``SGDClassifier(penalty="elasticnet")``
+      add ``alpha l1_ratio sum |w| + alpha (1 - l1_ratio)/2 sum w^2``:
+      ``alpha = (l1_lambd + l2_lambd) / m``, ``l1_ratio = l1_lambd / (l1_lambd + l2_lambd)``.
+    """
+
+    _where = "l1l2"
+
+    l1_lambd = _strength("l1_lambd", "The L1 strength (>= 0), validated when set.")
+    l2_lambd = _strength("l2_lambd", "The L2 strength (>= 0), validated when set.")
+
+    def __init__(self, l1_lambd: float, l2_lambd: float) -> None:
+        self.l1_lambd = l1_lambd
+        self.l2_lambd = l2_lambd
+
+    def _terms(self) -> list:
+        return [(_l1_penalty, _l1_grad, self.l1_lambd), (_l2_penalty, _l2_grad, self.l2_lambd)]
+
+    def __repr__(self) -> str:
+        return f"L1L2(l1_lambd={self.l1_lambd}, l2_lambd={self.l2_lambd})"

@@ -1,6 +1,7 @@
 """Mini-batch training: ``fit`` returns a ``History``; ``evaluate`` scores a model in evaluation mode."""
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -127,8 +128,14 @@ def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray, *, batch_size: int = 
 
     Shapes: X (N, ...) finite floats; y (N,) class labels. ``loss_fn(outputs, y)`` returns
     ``(loss, dlogits)``, e.g. ``binary_cross_entropy_with_logits``.
+
+    X must be a numpy array, as every layer's input must (a list or tuple is a ``TypeError``
+    that says how to convert it); the labels y may be any array-like of class labels, as in ``fit``.
     """
     where = "evaluate"
+    if isinstance(X, (list, tuple)):
+        raise TypeError(f"{where}: X must be a numpy array (N, ...) of floats, like every layer's input; got a "
+                        f"{type(X).__name__}: convert it with np.asarray(X, dtype=np.float32)")
     if isinstance(model, type) or not callable(getattr(model, "predict", None)):
         raise TypeError(f"{where}: model must have a predict(x) method (e.g. a Sequential), got {describe(model)}")
     check_callable(loss_fn, "loss_fn", where, "a loss function returning (loss, dlogits), e.g. "
@@ -187,6 +194,35 @@ def _check_model(model, optimizer, *, needs_predict: bool) -> None:
                 f"Build it from this one: {type(optimizer).__name__}(model.parameters(), lr=...)")
 
 
+def _check_fits_model_dtype(X: np.ndarray, name: str, model) -> None:
+    """A ValueError when ``X`` holds numbers too large for the model's floating-point parameters (e.g.
+    float64 values of 1e300 fed to a float32 model), which would otherwise overflow in the first layer
+    and be reported as a divergence of training."""
+    params = model.parameters() if callable(getattr(model, "parameters", None)) else []
+    dtypes = [p.value.dtype for p in params if np.issubdtype(np.asarray(p.value).dtype, np.floating)]
+    if not dtypes or X.size == 0 or not np.issubdtype(X.dtype, np.floating):
+        return
+    narrowest = min(dtypes, key=lambda dtype: np.finfo(dtype).max)
+    limit = float(np.finfo(narrowest).max)
+    if float(np.finfo(X.dtype).max) <= limit:
+        return
+    largest = float(np.max(np.abs(X)))
+    if largest > limit:
+        raise ValueError(f"fit: {name} holds values up to {largest:.3g}, more than the model's {narrowest} parameters "
+                         f"can represent (at most {limit:.3g}): rescale {name} (e.g. standardize each feature) "
+                         "or build the model in float64")
+
+
+def _backward_takes_input_grad(model) -> bool:
+    """Whether ``model.backward`` accepts ``input_grad=False`` (``Sequential`` does: a training step then
+    skips the input gradient nothing uses, as PyTorch does); a learner's own model may not."""
+    try:
+        parameters = inspect.signature(model.backward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "input_grad" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 def _check_callbacks(callbacks) -> list:
     if callbacks is None:
         return []
@@ -210,7 +246,8 @@ def _check_callbacks(callbacks) -> list:
 
 def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
         rng: np.random.Generator, validation_data=None, callbacks=(), progress: bool = True,
-        regularizer=None, on_nan: str = "raise") -> History:
+        regularizer=None, on_nan: str = "raise", augment=None,
+        augment_rng: np.random.Generator | None = None) -> History:
     """Train ``model`` with mini-batches drawn in a fresh random order (from ``rng``) every epoch.
 
     Each step: ``out = model.forward(xb, training=True)``; ``loss, dout = loss_fn(out, yb)``;
@@ -220,6 +257,16 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
 
     Shapes: X (N, ...) finite floats; y (N,) (or (N, 1) for one-logit binary models) class
     labels (integers, bools or whole-number floats: fit reports accuracy).
+
+    Data augmentation: with ``augment`` (a hook ``augment(xb, yb, augment_rng) -> (xb, yb)``,
+    e.g. ``coursekit.augment.Compose([RandomTranslate(1)])``), every *training* batch is
+    replaced by its transformed version before the forward pass; validation data never is, and
+    the stored ``X`` is never changed or enlarged. All its randomness comes from
+    ``augment_rng`` (required with ``augment``), never from ``rng``, so a run with augmentation
+    sees the same batches in the same order as the run without. The hook must return as many
+    examples as it got, shaped like ``X``'s rows, and labels for them: class labels (N,), or
+    soft labels (N, C) (e.g. mixup's, for a soft-target loss; the logged training accuracy then
+    scores the argmax of each row).
 
     Logged per epoch: ``loss`` / ``accuracy`` (means over the epoch's training batches in
     training mode, penalty included, as Keras reports them) and ``val_loss`` /
@@ -240,6 +287,14 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
     check_callable(loss_fn, "loss_fn", "fit", "a loss function returning (loss, dlogits), e.g. "
                    "binary_cross_entropy_with_logits")
     _check_model(model, optimizer, needs_predict=validation_data is not None)
+    _check_fits_model_dtype(X, "X", model)
+    if augment is not None:
+        check_callable(augment, "augment", "fit", "a hook augment(X_batch, y_batch, rng) -> (X_batch, y_batch), "
+                       "e.g. coursekit.augment.RandomTranslate(1)")
+        check_rng(augment_rng, "augment_rng")
+    elif augment_rng is not None:
+        raise TypeError("fit: augment_rng is given but augment is None; pass the hook too, e.g. "
+                        "augment=RandomTranslate(1)")
     progress = check_bool(progress, "progress", "fit")
     if on_nan not in ("raise", "stop"):
         raise ValueError(f"fit: on_nan must be 'raise' or 'stop', got {on_nan!r}")
@@ -258,8 +313,10 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
         if X_val.shape[1:] != X.shape[1:]:
             raise ValueError(f"fit: X_val has rows of shape {X_val.shape[1:]} but X has rows of shape {X.shape[1:]}; "
                              "they must match")
+        _check_fits_model_dtype(X_val, "X_val", model)
         val = (X_val, y_val, y_val_labels)
     callbacks = _check_callbacks(callbacks)
+    backward_kwargs = {"input_grad": False} if _backward_takes_input_grad(model) else {}
 
     history = History()
     for cb in callbacks:
@@ -269,7 +326,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, epochs: int,
     # down 10x by threads spinning on a busy machine (measured: 80 s vs 3 s on a loaded 2-core box).
     with ProgressBar(epochs, desc="epochs", unit="epoch", enabled=progress, where="fit") as bar, single_blas_thread():
         for epoch in range(epochs):
-            logs = _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch)
+            logs = _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch,
+                                    augment, augment_rng, backward_kwargs)
             if val is not None and not isinstance(logs, str):
                 logs = _add_validation(model, loss_fn, *val, logs, epoch)
             if isinstance(logs, str):  # the divergence message
@@ -307,14 +365,37 @@ def _add_validation(model, loss_fn, X_val, y_val, y_val_labels, logs, epoch):
     return {**logs, "val_loss": float(val_loss), "val_accuracy": _accuracy(outputs, y_val_labels)}
 
 
-def _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch):
+def _augmented_batch(augment, augment_rng, xb, yb, row_shape):
+    """``augment(xb, yb, augment_rng)``, checked: ``(xb, yb, class labels (N,) for the accuracy)``."""
+    result = augment(xb, yb, augment_rng)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise TypeError(f"fit: augment must return a pair (X_batch, y_batch), got {describe(result)} "
+                        f"of type {type(result).__name__}")
+    new_x, new_y = result
+    n = len(xb)
+    check_array(new_x, "the X_batch returned by augment", finite=True, where="fit")
+    if new_x.shape != (n, *row_shape):
+        raise ValueError(f"fit: augment returned X_batch of shape {new_x.shape} for a batch of shape {xb.shape}; "
+                         "it must keep every example, in order, shaped like X's rows (validation data is not "
+                         "augmented, so the model must accept both)")
+    if isinstance(new_y, np.ndarray) and new_y.ndim == 2 and new_y.shape[1] > 1 and new_y.dtype.kind == "f":
+        if len(new_y) != n:
+            raise ValueError(f"fit: augment returned {len(new_y)} soft labels for a batch of {n}")
+        return new_x, new_y, new_y.argmax(axis=1)
+    return new_x, new_y, _labels(new_y, "the y_batch returned by augment", n, "fit", rows_of="its X_batch")
+
+
+def _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng, regularizer, epoch,
+                     augment=None, augment_rng=None, backward_kwargs=None):
     """One pass over the data in a random order: the epoch's logs, or a message if it diverged."""
     n = len(X)
     order = rng.permutation(n)
     total_loss = total_correct = 0.0
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        xb, yb = X[idx], y[idx]
+        xb, yb, batch_labels = X[idx], y[idx], y_labels[idx]
+        if augment is not None:
+            xb, yb, batch_labels = _augmented_batch(augment, augment_rng, xb, yb, X.shape[1:])
         out = model.forward(xb, training=True)
         if not np.all(np.isfinite(out)):
             return (f"Training diverged at epoch {epoch} (0-based), batch {start // batch_size}: the model's "
@@ -327,12 +408,12 @@ def _train_one_epoch(model, loss_fn, optimizer, X, y, y_labels, batch_size, rng,
         if not math.isfinite(loss):
             return (f"Training diverged at epoch {epoch} (0-based), batch {start // batch_size}: the loss "
                     "became non-finite. Try a smaller learning rate or a better initialization.")
-        model.backward(dout)
+        model.backward(dout, **(backward_kwargs or {}))
         if regularizer is not None:
             regularizer.add_gradients(model, len(idx))
         optimizer.step()
         total_loss += loss * len(idx)
-        total_correct += _accuracy(out, y_labels[idx]) * len(idx)
+        total_correct += _accuracy(out, batch_labels) * len(idx)
     params = model.parameters() if hasattr(model, "parameters") else []
     if not all(np.all(np.isfinite(p.value)) for p in params):
         return (f"Training diverged at epoch {epoch} (0-based): the parameters became non-finite after the "

@@ -482,3 +482,32 @@ def test_a_string_training_flag_changes_no_state():
         bn.forward(np.arange(12, dtype=np.float32).reshape(4, 3), training="False")
     np.testing.assert_array_equal(bn.running_mean, np.zeros(3))
     np.testing.assert_array_equal(bn.running_var, np.ones(3))
+
+
+# ----------------------------------------------------------------------------- issue 21's fuzz findings
+
+def test_inputs_are_numpy_arrays_in_evaluate_and_mc_dropout_predict_while_labels_may_be_lists():
+    model, bce = _model(), losses.binary_cross_entropy_with_logits
+    with pytest.raises(TypeError, match=r"evaluate: X must be a numpy array .*got a list: convert it with "
+                                        r"np.asarray\(X, dtype=np.float32\)"):
+        training.evaluate(model, bce, X2.tolist(), np.zeros(4))
+    with pytest.raises(TypeError, match=r"mc_dropout_predict: X must be a numpy array .*got a tuple: convert it"):
+        plots.mc_dropout_predict(model, tuple(X2.tolist()))
+    # labels: any array-like, as fit takes them
+    assert training.evaluate(model, bce, X2, [0, 0, 0, 0]) == training.evaluate(model, bce, X2, np.zeros(4))
+
+
+@pytest.mark.parametrize("bad, error, pattern", [
+    (3, TypeError, r"data_path: filename must be the name of a data file as a string.*got 3 of type int"),
+    (None, TypeError, r"data_path: filename must be .* got None"),
+    ("", ValueError, r"data_path: filename must name a file inside the course's data folder"),
+    ("../pyproject.toml", ValueError, r"inside the course's data folder.*'../pyproject.toml'"),
+])
+def test_data_path_names_what_it_needs(bad, error, pattern):
+    with pytest.raises(error, match=pattern):
+        datasets.data_path(bad)
+
+
+def test_rel_error_of_none_is_a_type_error_naming_the_argument():
+    with pytest.raises(TypeError, match=r"rel_error: a must be an array of real numbers, got None"):
+        gradcheck.rel_error(None, np.ones(2))

@@ -455,9 +455,12 @@ def test_layer_constructors_refuse_integer_dtypes():
     assert BatchNorm2d(3, dtype=np.float64).gamma.dtype == np.float64
 
 
-# ----------------------------------------------------------------------------- speed changes no bit
-# batchnorm_forward/backward evaluate their formulas with fewer temporaries (in place); the values,
-# dtypes and memory layout must be exactly those of the formulas written out plainly.
+# ----------------------------------------------------------------------------- the fast formulas against the plain ones
+# batchnorm_forward/backward compute their sums with einsum (each sample's row in x's dtype, the
+# rows in float64), shift x by one of its values before the first sum, and evaluate backward as
+# a*dout + b*x_hat + c (issue 22). The plain formulas below are the implementation before that,
+# written out: the results must agree with them to float64 precision in float64, and in float32 be
+# at least as close to the float64 values as the plain float32 version is; same dtypes, shapes.
 
 def _plain_forward(x, gamma, beta, eps=1e-5):
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
@@ -480,28 +483,111 @@ def _plain_backward(dout, x_hat, gamma, inv_std):
     return dx, np.sum(dout * x_hat, axis=axes), dout.sum(axis=axes)
 
 
-def _same_bits(a, b):
-    return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
-            and np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8)))
+def _assert_as_close_as_plain(got, plain, exact, what, plain_exact=None):
+    """got and plain (the plain formulas in the same dtypes) against exact (float64 values); plain_exact: what
+    plain is to be compared with, when it differs from exact (a backward pass from plain's own cache)."""
+    assert got.dtype == plain.dtype and got.shape == plain.shape, what
+    scale = max(float(np.max(np.abs(exact))), 1e-30)
+    error = float(np.max(np.abs(got.astype(np.float64) - exact)))
+    if got.dtype == np.float64:
+        assert error <= 1e-12 * scale, f"{what}: off by {error}"
+    else:
+        reference = exact if plain_exact is None else plain_exact
+        plain_error = float(np.max(np.abs(plain.astype(np.float64) - reference)))
+        assert error <= 2 * plain_error + 2e-7 * scale, f"{what}: off by {error}, the plain version by {plain_error}"
 
 
 @pytest.mark.parametrize("shape", [(64, 10), (64, 32, 8, 8), (5, 3, 7, 9)])
 @pytest.mark.parametrize("x_dtype, dout_dtype", [(np.float32, np.float32), (np.float64, np.float64),
                                                  (np.float32, np.float64)])
 @pytest.mark.parametrize("dout_layout", ["contiguous", "padded view"])
-def test_forward_and_backward_bit_identical_to_the_plain_formulas(shape, x_dtype, dout_dtype, dout_layout):
+def test_forward_and_backward_agree_with_the_plain_formulas(shape, x_dtype, dout_dtype, dout_layout):
     rng = np.random.default_rng(12)
     x = (rng.standard_normal(shape) * 3 + 1).astype(x_dtype)
     gamma, beta = rng.standard_normal(shape[1]).astype(np.float32), rng.standard_normal(shape[1]).astype(np.float32)
     dout = rng.standard_normal(shape).astype(dout_dtype)
-    if dout_layout == "padded view":  # as Conv2D.backward returns its dx
+    if dout_layout == "padded view":  # a non-contiguous upstream gradient
         padded = np.zeros(shape[:1] + (shape[1] + 2,) + shape[2:], dtype=dout_dtype)
         padded[:, 1:-1] = dout
         dout = padded[:, 1:-1]
     out, cache = batchnorm_forward(x, gamma, beta)
     plain_out, plain_cache = _plain_forward(x, gamma, beta)
-    assert _same_bits(out, plain_out)
-    assert all(_same_bits(got, expected) for got, expected in zip(cache, plain_cache))
-    for got, expected in zip(batchnorm_backward(dout, cache),
-                             _plain_backward(dout, plain_cache[4], plain_cache[5], plain_cache[3])):
-        assert _same_bits(got, expected)
+    exact_out, exact_cache = _plain_forward(x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64))
+    _assert_as_close_as_plain(out, plain_out, exact_out, "out")
+    for name, got, plain, exact in zip(BatchNormCache._fields, cache, plain_cache, exact_cache):
+        _assert_as_close_as_plain(got, plain, exact, f"cache.{name}")
+    # backward: each against the exact (float64) backward pass from its own forward's cache
+    exact_from = lambda c: _plain_backward(dout.astype(np.float64), *(c[i].astype(np.float64) for i in (4, 5, 3)))  # noqa: E731
+    plain_grads = _plain_backward(dout, plain_cache[4], plain_cache[5], plain_cache[3])
+    for name, got, plain, exact, plain_exact in zip(("dx", "dgamma", "dbeta"), batchnorm_backward(dout, cache),
+                                                    plain_grads, exact_from(cache), exact_from(plain_cache)):
+        _assert_as_close_as_plain(got, plain, exact, name, plain_exact)
+
+
+# ----------------------------------------------------------------------------- extreme values (issue 21)
+
+def _float64_reference(x, eps=1e-5):
+    """x_hat of batchnorm in float64 from the same values, exact enough for a float32/float16 comparison."""
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=axes, keepdims=True)
+    return (x64 - mean) / np.sqrt(((x64 - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+
+
+@pytest.mark.parametrize("shape", [(64, 3), (8, 3, 4, 4)])
+@pytest.mark.parametrize("scale, offset", [(1e20, 0.0), (1e19, 1e20), (3e37, 0.0)])
+def test_float32_values_whose_squares_overflow_are_normalized_right(shape, scale, offset):
+    rng = np.random.default_rng(21)
+    x = (rng.standard_normal(shape) * scale + offset).astype(np.float32)
+    with np.errstate(all="raise"):  # nothing overflows on the way, no warning
+        out, cache = batchnorm_forward(x, np.ones(shape[1], np.float32), np.zeros(shape[1], np.float32))
+    assert out.dtype == np.float32 and np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, _float64_reference(x), atol=1e-5)
+    np.testing.assert_allclose(cache.x_hat, out, atol=1e-6)
+    assert np.all(cache.var > 0)  # the variance itself (~scale**2) may be inf in float32, as PyTorch's running var
+    dx, dgamma, dbeta = batchnorm_backward(np.ones_like(x), cache)  # a constant dout only moves beta
+    assert np.all(np.isfinite(dx)) and np.max(np.abs(dx)) < 1e-3 / scale
+
+
+@pytest.mark.parametrize("shape", [(64, 3), (16, 2, 4, 4)])
+def test_float16_with_a_spread_of_hundreds_matches_pytorch(shape):
+    rng = np.random.default_rng(22)
+    x = (rng.uniform(-300, 300, shape) + 50).astype(np.float16)
+    gamma, beta = np.array([1.5, 0.5, 2.0][:shape[1]], np.float16), np.array([0.0, 1.0, -1.0][:shape[1]], np.float16)
+    out, cache = batchnorm_forward(x, gamma, beta)
+    assert out.dtype == np.float16 and np.all(np.isfinite(out))
+    per = (lambda v: v) if x.ndim == 2 else (lambda v: v.reshape(1, -1, 1, 1))
+    expected = per(gamma.astype(np.float64)) * _float64_reference(x) + per(beta.astype(np.float64))
+    np.testing.assert_allclose(out, expected, atol=1e-2)  # float16 keeps ~3 digits
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.functional.batch_norm(torch.from_numpy(x), None, None, torch.from_numpy(gamma),
+                                            torch.from_numpy(beta), training=True, eps=1e-5).numpy()
+    np.testing.assert_allclose(out.astype(np.float64), theirs.astype(np.float64), atol=1e-2)
+
+
+def test_float64_values_near_the_top_of_the_range_are_normalized_right():
+    x = np.array([[1e300, -2e300], [-1e300, 1e300], [3e300, 0.0], [-3e300, 5e299]])
+    with np.errstate(all="raise"):
+        out, cache = batchnorm_forward(x, np.ones(2), np.zeros(2))
+    scaled = x / 1e300
+    np.testing.assert_allclose(out, (scaled - scaled.mean(0)) / np.sqrt(scaled.var(0)), rtol=1e-12)
+    assert np.all(np.isinf(cache.var))  # ~5e600 is beyond float64, as it is beyond PyTorch's
+
+
+@pytest.mark.parametrize("cache, error, pattern", [
+    ((1, 2, 3, 4, 5, 6), TypeError, r"cache.x_hat must be a floating numpy array.*got 5 of type int"),
+    ("cache", TypeError, r"cache must be the cache returned by batchnorm_forward.*got 'cache' of type str"),
+    ((np.ones(2),) * 5, TypeError, r"cache must be .*of type tuple of length 5"),
+    (None, TypeError, r"cache must be the cache returned by batchnorm_forward.*got None"),
+])
+def test_backward_with_a_junk_cache_names_the_argument(cache, error, pattern):
+    with pytest.raises(error, match=pattern):
+        batchnorm_backward(np.ones((4, 2)), cache)
+
+
+def test_backward_with_a_cache_of_the_wrong_shapes_names_the_field():
+    _, cache = batchnorm_forward(HAND_X, np.ones(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"cache.gamma must have shape \(2,\).*got \(3,\)"):
+        batchnorm_backward(np.ones((4, 2)), cache._replace(gamma=np.ones(3)))
+    with pytest.raises(TypeError, match=r"cache.inv_std must be a floating numpy array.*list"):
+        batchnorm_backward(np.ones((4, 2)), cache._replace(inv_std=[1.0, 2.0]))

@@ -132,7 +132,7 @@ def test_grid_runs_end_to_end_and_reports_memory_per_shape(tmp_path):
     report = json.loads(out_json.read_text())
     assert [g["shape"]["batch"] for g in report["grid"]] == [8, 4]
     for g in report["grid"]:
-        assert g["coursekit_epoch_peak_bytes"] > g["largest_im2col_bytes"] > 0
+        assert g["coursekit_epoch_peak_bytes"] > 0 and g["largest_im2col_bytes"] > 0
         assert len(g["runs"]["coursekit"]["epoch_times_s"]) == 1 and list(g["runs"]) == ["coursekit"]
         assert g["n_train"] == max(24, 2 * g["batch_size"])  # an epoch of --grid-samples images, >= 2 batches
 
@@ -175,10 +175,122 @@ def test_conv_techniques_script_runs_and_checks_every_alternative():
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     groups = [line[2:44].strip() for line in proc.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
-    assert [g.split(" (")[0] for g in groups] == 2 * ["im2col", "conv product", "col2im", "max pool 2x2 forward",
-                                                      "fill an im2col-sized array", "3 matrix products"]
+    common = ["forward product, whole batch", "Conv2D forward + backward", "batch norm per-channel sums",
+              "ReLU forward", "3 matrix products, whole batch"]
+    same_size = (common[:1] + ["im2col, a chunk of 4 samples", "col2im, a chunk of 4 samples"] + common[1:2]
+                 + ["Conv2D, dx (C_out/C_in = 1.5)"] + common[2:])
+    assert groups == same_size + common  # the shifted runs only where stride 1 keeps the size
     timings = [float(line.split(" ms (")[0].split()[-1]) for line in proc.stdout.splitlines() if " ms (" in line]
-    assert len(timings) == 2 * 13 and all(t >= 0 for t in timings)
+    assert len(timings) == 19 + 13 and all(t >= 0 for t in timings)
     bad = subprocess.run([sys.executable, "benchmarks/conv_techniques.py", "--shapes", "4:2:6"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "seven integers" in bad.stderr
+
+
+CNN_LAYERS = REPO / "benchmarks" / "cnn_layers.py"
+
+
+def test_cnn_layers_grid_against_pytorch_reports_medians_of_ratios_and_geometric_means(tmp_path):
+    pytest.importorskip("torch")
+    out_json = tmp_path / "layers.json"
+    proc = subprocess.run([sys.executable, str(CNN_LAYERS), "--shapes", "4:1:2:4,3:2:3:6", "--rounds", "2",
+                           "--min-time", "0", "--json", str(out_json)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "one thread each" in proc.stdout and "kernels" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line[:1].isdigit()]
+    assert [r[0] for r in rows] == ["4:1:2:4", "3:2:3:6"]
+    report = json.loads(out_json.read_text())
+    assert report["ops"] == ["conv", "bn", "step"] and report["labels"] == ["coursekit", "pytorch"]
+    for row in report["shapes"]:
+        for op in report["ops"]:
+            raw = row[op]["raw_s"]
+            assert len(raw["coursekit"]["wall"]) == len(raw["pytorch"]["wall"]) == 2  # one median per round
+            ratios = [a / b for a, b in zip(raw["coursekit"]["wall"], raw["pytorch"]["wall"])]
+            assert row[op]["ck/pytorch"] == pytest.approx(sorted(ratios)[0] / 2 + sorted(ratios)[1] / 2)
+    for op in report["ops"]:
+        ratios = [row[op]["ck/pytorch"] for row in report["shapes"]]
+        assert report["summary"][op]["geomean"] == pytest.approx((ratios[0] * ratios[1]) ** 0.5)
+        assert f"{op}: geometric mean coursekit / PyTorch = {report['summary'][op]['geomean']:.2f}x" in proc.stdout
+
+
+def test_cnn_layers_times_an_older_revision_alongside(tmp_path):
+    # --baseline extracts coursekit/ at a git revision (git archive) and times it in the same rounds
+    proc = subprocess.run([sys.executable, str(CNN_LAYERS), "--shapes", "4:1:2:4", "--ops", "step", "--rounds", "1",
+                           "--min-time", "0", "--baseline", "HEAD", "--no-torch"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0 and "not a git repository" in proc.stderr:
+        pytest.skip("not a git checkout")
+    assert proc.returncode == 0, proc.stderr
+    assert "ck@HEAD/ck" in proc.stdout and "ck@HEAD / coursekit geometric mean" in proc.stdout
+    bad = subprocess.run([sys.executable, str(CNN_LAYERS), "--shapes", "4:1:2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and "must be N:Cin:C:H" in bad.stderr
+
+
+FAKE_FAST_LAYERS = '''
+"""A stand-in for CS231n's fast_layers with the same functions, written plainly (for the harness test only)."""
+import numpy as np
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    f, _, kh, kw = w.shape
+    h_out, w_out = (xp.shape[2] - kh) // s + 1, (xp.shape[3] - kw) // s + 1
+    out = np.zeros((x.shape[0], f, h_out, w_out), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            window = xp[:, :, u:u + s * h_out:s, v:v + s * w_out:s]
+            out += np.einsum("nchw,fc->nfhw", window, w[:, :, u, v])
+    return out + b.reshape(1, -1, 1, 1), (x, w, conv_param)
+
+
+def conv_backward_fast(dout, cache):
+    x, w, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    f, _, kh, kw = w.shape
+    h_out, w_out = dout.shape[2:]
+    for u in range(kh):
+        for v in range(kw):
+            window = xp[:, :, u:u + s * h_out:s, v:v + s * w_out:s]
+            dw[:, :, u, v] = np.einsum("nfhw,nchw->fc", dout, window)
+            dxp[:, :, u:u + s * h_out:s, v:v + s * w_out:s] += np.einsum("nfhw,fc->nchw", dout, w[:, :, u, v])
+    return dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+def max_pool_forward_fast(x, pool_param):
+    n, c, h, w = x.shape
+    k = pool_param["pool_height"]
+    windows = x.reshape(n, c, h // k, k, w // k, k)
+    return windows.max(axis=(3, 5)), (x, pool_param)
+
+
+def max_pool_backward_fast(dout, cache):
+    x, pool_param = cache
+    n, c, h, w = x.shape
+    k = pool_param["pool_height"]
+    windows = x.reshape(n, c, h // k, k, w // k, k)
+    is_max = windows == windows.max(axis=(3, 5), keepdims=True)
+    return (is_max * dout[:, :, :, None, :, None]).reshape(x.shape)
+'''
+
+
+def test_cs231n_comparison_runs_against_the_fast_layers_api(tmp_path):
+    # CS231n's code is not in the repository: a plain stand-in with the same API checks the harness
+    package = tmp_path / "cs231n"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "fast_layers.py").write_text(FAKE_FAST_LAYERS)
+    cmd = [sys.executable, "benchmarks/cs231n_compare.py", "--cs231n-root", str(tmp_path), "--shapes",
+           "3:2:4:6,2:1:3:4", "--rounds", "2", "--min-time", "0"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line[:1].isdigit()]
+    assert [r[0] for r in rows] == ["3:2:4:6", "2:1:3:4"] and all(len(r) == 7 for r in rows)
+    assert "conv: geometric mean coursekit / CS231n" in proc.stdout and "pool: geometric mean" in proc.stdout
+    missing = subprocess.run([sys.executable, "benchmarks/cs231n_compare.py", "--cs231n-root", str(tmp_path / "no")],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "fast_layers.py not found" in missing.stderr

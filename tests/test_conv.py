@@ -429,12 +429,14 @@ def test_flatten_bad_input():
         Flatten().forward(np.zeros(5), training=True)
 
 
-# ----------------------------------------------------------------------------- the fast data movement changes no bit
-# Conv2D builds its im2col matrix without a padded copy of x, keeps work arrays from batch to batch,
-# and scatters the column gradients in cache-sized blocks (coursekit/conv.py); MaxPool2D gathers
-# its windows into one contiguous array first. These tests hold them to the straightforward
-# versions below, bit for bit: the same matrix products on the same operands, every sum in the
-# same order, the same memory layout of the results (a reduction that follows sums in memory order).
+# ----------------------------------------------------------------------------- the fast paths against the plain im2col
+# Conv2D works on chunks of samples (their im2col matrices stay in cache), rebuilds each chunk's
+# im2col matrix in backward instead of keeping the batch's, and for stride-1 convolutions that keep
+# the size copies and adds whole shifted runs of the flattened maps (coursekit/conv.py). These
+# tests hold it to the plain im2col/col2im below (Conv2D as it was before issue 22: one im2col
+# matrix per batch, one product for each of out, dW, dx): in float64 to 1e-12, in float32 within
+# float32 rounding of the float64 result, as close as the plain float32 version is; and the same
+# shapes, dtypes and memory layout (C-ordered NCHW) of every result. MaxPool2D stays bit for bit.
 
 def plain_conv_forward(layer, x):
     """Zero-pad x, copy each kernel offset's window into (C, kh, kw, N, H_out, W_out), one product, add b."""
@@ -448,8 +450,6 @@ def plain_conv_forward(layer, x):
         for v in range(kw):
             cols[:, u, v] = xp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw].transpose(1, 0, 2, 3)
     cols = cols.reshape(c * kh * kw, -1).T
-    if layer.out_channels == 1 or min(cols.shape) == 1:
-        cols = cols.copy()  # the layout the layer uses when NumPy may call gemv (see Conv2D._cols_operand)
     W = layer.params["W"].astype(x.dtype).reshape(layer.out_channels, -1)
     out = cols @ W.T
     result = out.reshape(n, h_out, w_out, -1).transpose(0, 3, 1, 2) + layer.params["b"].astype(x.dtype).reshape(-1, 1, 1)
@@ -471,7 +471,7 @@ def plain_conv_backward(layer, x_shape, cols, dout):
         for v in range(kw):
             dxp[:, :, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw] += \
                 dcols[..., u, v].transpose(0, 3, 1, 2)
-    return dxp[:, :, ph:ph + h, pw:pw + w], dW, db
+    return np.ascontiguousarray(dxp[:, :, ph:ph + h, pw:pw + w]), dW, db
 
 
 def assert_same_bits(got, expected, what):
@@ -481,37 +481,94 @@ def assert_same_bits(got, expected, what):
         f"{what}: values differ by up to {np.max(np.abs(got.astype(float) - expected.astype(float)))}"
 
 
+def assert_matches_plain(got, plain, plain64, what):
+    """got: the layer's result; plain: the plain version in the same dtype; plain64: the plain version on the same
+    values in float64. Same dtype, shape and C-ordered layout as plain; float64: equal to 1e-12; float32: as close
+    to plain64 as float32 rounding of these sums allows (and as plain is)."""
+    assert got.dtype == plain.dtype and got.shape == plain.shape, what
+    assert got.flags["C_CONTIGUOUS"], f"{what}: not C-ordered (strides {got.strides})"
+    scale = max(float(np.max(np.abs(plain64))), 1e-30)
+    if got.dtype == np.float64:
+        np.testing.assert_allclose(got, plain64, rtol=1e-12, atol=1e-13 * scale, err_msg=what)
+    else:
+        error, plain_error = np.max(np.abs(got - plain64)), np.max(np.abs(plain - plain64))
+        assert error <= 1e-5 * scale, f"{what}: off by {error} (scale {scale})"
+        assert error <= 4 * plain_error + 1e-7 * scale, f"{what}: off by {error}, the plain version by {plain_error}"
+
+
 EXACT_CONFIGS = [  # (N, in, out, kernel, stride, padding, H, W)
-    (4, 3, 4, 3, 1, 1, 8, 8),
-    (64, 16, 8, 3, 1, 1, 8, 8),      # more than one col2im block of samples
+    (4, 3, 4, 3, 1, 1, 8, 8),        # stride 1, same size: the shifted runs
+    (130, 16, 8, 3, 1, 1, 8, 8),     # three chunks of samples (coursekit.conv._CHUNK_ELEMENTS)
+    (70, 16, 4, 3, 2, 1, 16, 16),    # two chunks, strided copies
     (5, 2, 3, 5, 1, 0, 9, 7),        # kernel 5, no padding
+    (5, 2, 3, 5, 1, 2, 6, 7),        # kernel 5, same size: two border rows and columns per side
     (5, 2, 3, 5, 2, 1, 9, 8),        # kernel 5, stride 2
     (3, 4, 2, 3, 2, 0, 8, 8),        # stride 2, no padding
     (3, 2, 5, 3, 1, 3, 4, 5),        # padding wider than the kernel: some offsets see only zeros
-    (6, 3, 1, 3, 1, 1, 6, 6),        # one output channel (NumPy may call gemv)
+    (6, 3, 1, 3, 1, 1, 6, 6),        # one output channel
+    (6, 1, 4, 3, 1, 1, 5, 6),        # one input channel (its maps are already channel-major)
+    (4, 3, 2, 1, 1, 0, 5, 5),        # 1x1 kernel
     (2, 1, 4, (2, 3), (1, 2), (0, 1), 5, 7),
+    (2, 2, 3, (3, 5), 1, (1, 2), 4, 6),  # same size, a non-square kernel
+    (3, 4, 4, 3, 1, 1, 7, 6),        # same size, C_out <= C_in: dx as dout convolved with the flipped kernel
+    (2, 5, 3, (3, 5), 1, (1, 2), 4, 6),  # ... with a non-square kernel
+    (140, 16, 16, 3, 1, 1, 8, 8),    # ... over several chunks
 ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cfg", EXACT_CONFIGS)
-def test_conv_bit_identical_to_the_plain_im2col_and_col2im(cfg, dtype):
+def test_conv_matches_the_plain_im2col_and_col2im(cfg, dtype):
     n, c_in, c_out, k, s, p, h, w = cfg
     rng = np.random.default_rng(3)
     layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng, dtype=dtype)
     layer.params["b"][...] = rng.standard_normal(c_out)
+    layer64 = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng, dtype=np.float64)
     for step, training in enumerate([True, True, False, True]):  # reused work arrays, an evaluation batch between
         x = rng.standard_normal((n + (step == 2), c_in, h, w)).astype(dtype)
         x[x < -1.5] = -0.0
+        layer64.params["W"][...], layer64.params["b"][...] = layer.params["W"], layer.params["b"]
         out = layer.forward(x, training=training)
-        expected, cols = plain_conv_forward(layer, x)
-        assert_same_bits(out, expected, f"forward, step {step}")
+        plain, cols = plain_conv_forward(layer, x)
+        plain64, cols64 = plain_conv_forward(layer64, x.astype(np.float64))
+        assert_matches_plain(out, plain, plain64, f"forward, step {step}")
         dout = rng.standard_normal(out.shape).astype(dtype)
         dx = layer.backward(dout)
-        dx_ref, dW_ref, db_ref = plain_conv_backward(layer, x.shape, cols, dout)
-        assert_same_bits(dx, dx_ref, f"dx, step {step}")
-        assert_same_bits(layer.grads["W"], dW_ref, f"dW, step {step}")
-        assert_same_bits(layer.grads["b"], db_ref, f"db, step {step}")
+        expected = plain_conv_backward(layer, x.shape, cols, dout)
+        expected64 = plain_conv_backward(layer64, x.shape, cols64, dout.astype(np.float64))
+        for name, got, plain, plain64 in zip(("dx", "dW", "db"), (dx, layer.grads["W"], layer.grads["b"]),
+                                             expected, expected64):
+            assert_matches_plain(got, plain, plain64, f"{name}, step {step}")
+        layer.params["W"] -= 0.01 * layer.grads["W"]
+
+
+@pytest.mark.parametrize("cfg", [(4, 3, 4, 3, 1, 1, 8, 8), (70, 16, 4, 3, 2, 1, 16, 16), (5, 2, 3, 5, 1, 0, 9, 7)])
+def test_conv_backward_without_the_input_gradient_gives_the_same_parameter_gradients(cfg):
+    n, c_in, c_out, k, s, p, h, w = cfg
+    rng = np.random.default_rng(4)
+    layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng)
+    x = rng.standard_normal((n, c_in, h, w)).astype(np.float32)
+    out = layer.forward(x, training=True)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = layer.backward(dout)
+    full = {key: value.copy() for key, value in layer.grads.items()}
+    assert layer.backward(dout, input_grad=False) is None
+    for key in ("W", "b"):
+        assert_same_bits(layer.grads[key], full[key], key)
+    assert_same_bits(layer.backward(dout, input_grad=True), dx, "dx asked for again")
+    with pytest.raises(TypeError, match=r"Conv2D.backward: input_grad must be True or False, got 'no'"):
+        layer.backward(dout, input_grad="no")
+
+
+def test_conv_keeps_a_reference_to_its_input_not_a_copy_of_its_im2col_matrix():
+    # backward rebuilds the im2col matrix from x: the cache is x itself (as Dense's), a few bytes of
+    # bookkeeping beyond it, whatever the size of the im2col matrix
+    rng = np.random.default_rng(0)
+    layer = Conv2D(8, 4, 3, padding=1, rng=rng)
+    x = rng.standard_normal((16, 8, 12, 12)).astype(np.float32)
+    layer.forward(x, training=True)
+    arrays = [v for v in layer._cache if isinstance(v, np.ndarray)]
+    assert len(arrays) == 1 and arrays[0] is x
 
 
 def test_conv_outputs_never_share_memory_with_the_reused_work_arrays():
@@ -549,7 +606,12 @@ def test_conv_padding_stays_zero_from_batch_to_batch_and_between_layers():
 
 
 @pytest.mark.parametrize("cfg", [  # (in, out, kernel, stride, padding, H, W): the paths added for speed
-    (2, 3, 5, 1, 1, 6, 7), (2, 2, 5, 2, 0, 9, 8), (3, 2, 3, 2, 0, 8, 7), (1, 2, 3, 1, 3, 3, 4), (2, 1, 3, 2, 1, 6, 6)])
+    (2, 3, 5, 1, 1, 6, 7), (2, 2, 5, 2, 0, 9, 8), (3, 2, 3, 2, 0, 8, 7), (1, 2, 3, 1, 3, 3, 4), (2, 1, 3, 2, 1, 6, 6),
+    (1, 3, 3, 1, 1, 5, 6),             # stride 1, same size, one input channel: shifted runs, col2im
+    (2, 3, 5, 1, 2, 6, 5),             # ... kernel 5: two border rows and columns on each side
+    (4, 3, 3, 1, 1, 6, 7),             # ... C_out <= C_in: dx by the flipped-kernel convolution
+    (4, 2, (3, 5), 1, (1, 2), 5, 6),   # ... with a non-square kernel
+    (3, 3, 1, 1, 0, 4, 5)])            # ... 1x1
 def test_conv_gradient_check_more_kernels_strides_paddings(cfg):
     layer, x, rng = _conv(cfg, seed=2)
     errors = check_layer_gradients(layer, x, rng=rng, h=1e-5)

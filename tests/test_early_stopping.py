@@ -487,3 +487,17 @@ def test_step_returns_python_floats_and_accepts_numpy_numbers():
     best, wait, improved, stop = early_stopping_step(np.float32(1.0), np.int64(0), np.float64(0.5), min_delta=0,
                                                      patience=np.int32(1), mode="min")
     assert (best, wait, improved, stop) == (0.5, 0, True, False) and type(best) is float
+
+
+def test_a_nan_best_is_an_error_not_a_nan_result():
+    # A NaN never becomes best, so a NaN best can only be a caller's slip: carrying it on would make
+    # every later epoch "no improvement" and return NaN as the best value, silently.
+    import math
+
+    from coursekit.early_stopping import early_stopping_step
+    for mode in ("min", "max"):
+        with pytest.raises(ValueError, match=r"early_stopping_step: best must be a number, got nan; a NaN never "
+                                             r"becomes best"):
+            early_stopping_step(math.nan, 0, 0.5, min_delta=0.0, patience=2, mode=mode)
+    # NaN as the *current* value stays allowed: it is no improvement, and best stays a number
+    assert early_stopping_step(0.5, 0, math.nan, min_delta=0.0, patience=2, mode="min") == (0.5, 1, False, False)

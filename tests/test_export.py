@@ -1,18 +1,19 @@
 """coursekit.export: the PyTorch code it writes is executed (when PyTorch is installed) and must
-build, train and stop exactly like coursekit; the Keras code is parsed (Keras is not installed
-here) and checked for the mapped conventions."""
+build, train, augment and stop exactly like coursekit; the Keras code is parsed (Keras is not
+installed here) and checked for the mapped conventions."""
 import ast
 import re
 
 import numpy as np
 import pytest
 
-from coursekit import datasets
+from coursekit import augment, datasets
 from coursekit.batchnorm import BatchNorm2d
 from coursekit.early_stopping import EarlyStopping
 from coursekit.export import CONFIG_KEYS, check_config, keras_code, pytorch_code
 from coursekit.losses import softmax_cross_entropy
 from coursekit.models import digits_cnn
+from coursekit.normalization import GroupNorm
 from coursekit.optim import SGD
 from coursekit.regularization import L2
 from coursekit.training import fit
@@ -25,9 +26,12 @@ CONFIGS = {
     "spatial dropout": {"spatial_drop_prob": 0.2},
     "early stopping": {"patience": 10},
     "batch norm": {"batch_norm": True},
-    "all": {"lambd": 0.3, "drop_prob": 0.5, "spatial_drop_prob": 0.2, "batch_norm": True, "patience": 10},
+    "group norm": {"group_norm": 4},
+    "augmentation": {"augment": {"degrees": 10, "shift": 0.5, "scale": 0.1}},
+    "all": {"lambd": 0.3, "drop_prob": 0.5, "spatial_drop_prob": 0.2, "batch_norm": True, "patience": 10,
+            "augment": {"degrees": 10, "shift": 0.5, "scale": 0.1, "flip": 0.25, "noise": 0.05}},
 }
-ARCHITECTURE = ("batch_norm", "drop_prob", "spatial_drop_prob")
+ARCHITECTURE = ("batch_norm", "group_norm", "drop_prob", "spatial_drop_prob")
 
 
 def architecture(config):
@@ -46,6 +50,12 @@ def architecture(config):
     ({"patience": 0}, ValueError, r"config\['patience'\] must be an integer >= 1, got 0"),
     ({"patience": 2.5}, TypeError, r"config\['patience'\] must be an integer"),
     ({"batch_norm": 1}, TypeError, r"config\['batch_norm'\] must be True or False"),
+    ({"group_norm": 2.0}, TypeError, r"config\['group_norm'\] must be an integer"),
+    ({"group_norm": 4, "batch_norm": True}, ValueError, "choose one normalization"),
+    ({"augment": [10, 0.5]}, TypeError, r"config\['augment'\] must be a dict"),
+    ({"augment": {"rotate": 10}}, ValueError, r"unknown key\(s\) \['rotate'\]; the known keys are \['degrees'"),
+    ({"augment": {"flip": 1.5}}, ValueError, r"config\['augment'\]\['flip'\] must be in \[0.0, 1.0\].*probability"),
+    ({"augment": {"degrees": -5}}, ValueError, r"\['degrees'\] must be in \[0.0, 180.0\], got -5"),
 ])
 def test_bad_configs_are_rejected_with_a_clear_message(config, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -56,10 +66,13 @@ def test_bad_configs_are_rejected_with_a_clear_message(config, exc, pattern):
 
 
 def test_check_config_fills_in_the_defaults():
-    assert check_config({}) == {"batch_norm": False, "drop_prob": 0.0, "spatial_drop_prob": 0.0, "lambd": 0.0,
-                                "patience": None}
+    assert check_config({}) == {"batch_norm": False, "group_norm": 0, "drop_prob": 0.0, "spatial_drop_prob": 0.0,
+                                "lambd": 0.0, "patience": None, "augment": None}
     assert check_config({"patience": 3, "lambd": 1})["lambd"] == 1.0
     assert set(check_config({})) == set(CONFIG_KEYS)
+    assert check_config({"augment": {"shift": 1}})["augment"] == {"degrees": 0.0, "shift": 1.0, "scale": 0.0,
+                                                                  "flip": 0.0, "noise": 0.0}
+    assert check_config({"augment": {"degrees": 0}})["augment"] is None  # nothing switched on
 
 
 @pytest.mark.parametrize("budget,pattern", [
@@ -68,11 +81,12 @@ def test_check_config_fills_in_the_defaults():
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
     ({"epochs": 2.0}, "epochs must be an integer"),
     ({"channels": 16}, r"channels must be a pair"),
+    ({"channels": (16, 30)}, r"group_norm'\]=4 groups must divide both channel counts \(16, 30\)"),
 ])
 def test_bad_budgets_are_rejected(budget, pattern):
     for generate in (pytorch_code, keras_code):
         with pytest.raises((TypeError, ValueError), match=pattern):
-            generate({}, **{**BUDGET, **budget})
+            generate({"group_norm": 4}, **{**BUDGET, **budget})
 
 
 # ---------------------------------------------------------------- Keras: parsed, conventions mapped
@@ -86,6 +100,16 @@ def test_keras_code_is_valid_python_with_the_mapped_conventions(name):
     assert f"batch_size={BUDGET['batch_size']}, epochs={BUDGET['epochs']}" in code
     assert f"SGD(learning_rate={BUDGET['lr']}, momentum={BUDGET['momentum']})" in code
     assert code.count("layers.BatchNormalization(momentum=0.9, epsilon=1e-5)") == (2 if "batch_norm" in config else 0)
+    assert code.count("layers.GroupNormalization(groups=4, epsilon=1e-5)") == (2 if "group_norm" in config else 0)
+    spec = config.get("augment", {})
+    assert ("layers.RandomRotation(10.0 / 360, fill_mode=\"constant\")" in code) == ("degrees" in spec)
+    assert ("layers.RandomTranslation(0.5 / 8, 0.5 / 8, fill_mode=\"constant\")" in code) == ("shift" in spec)
+    assert ("layers.RandomZoom((-0.1, 0.1), fill_mode=\"constant\")" in code) == ("scale" in spec)
+    assert ('layers.RandomFlip("horizontal"),  # flips with probability 0.5 (coursekit: 0.25)' in code) == \
+        ("flip" in spec)
+    assert ("layers.GaussianNoise(0.05)," in code) == ("noise" in spec)
+    if spec:  # the random layers come first, at the input
+        assert code.index("keras.Input") < code.index("layers.Random") < code.index("layers.Conv2D")
     assert code.count(f"layers.Dropout(rate={config.get('drop_prob')})") == (2 if "drop_prob" in config else 0)
     assert code.count(f"layers.SpatialDropout2D(rate={config.get('spatial_drop_prob')})") == \
         (2 if "spatial_drop_prob" in config else 0)
@@ -143,10 +167,14 @@ def copy_coursekit_into_torch(torch, model, torch_model):
                 module.bias.copy_(torch.from_numpy(layer.params["beta"]))
                 module.running_mean.copy_(torch.from_numpy(layer.running_mean))
                 module.running_var.copy_(torch.from_numpy(layer.running_var))
+            elif type(module).__name__ == "GroupNorm":
+                module.weight.copy_(torch.from_numpy(layer.params["gamma"]))
+                module.bias.copy_(torch.from_numpy(layer.params["beta"]))
 
 
-LAYER_NAMES = {"Conv2D": "Conv2d", "BatchNorm2d": "BatchNorm2d", "ReLU": "ReLU", "SpatialDropout2D": "Dropout2d",
-               "MaxPool2D": "MaxPool2d", "Flatten": "Flatten", "Dropout": "Dropout", "Dense": "Linear"}
+LAYER_NAMES = {"Conv2D": "Conv2d", "BatchNorm2d": "BatchNorm2d", "GroupNorm": "GroupNorm", "ReLU": "ReLU",
+               "SpatialDropout2D": "Dropout2d", "MaxPool2D": "MaxPool2d", "Flatten": "Flatten", "Dropout": "Dropout",
+               "Dense": "Linear"}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -167,6 +195,9 @@ def test_pytorch_code_runs_and_uses_the_same_conventions(torch, digits, name):
     for layer, module in zip(reference.layers, model):
         if isinstance(layer, BatchNorm2d):
             assert (module.momentum, module.eps) == (layer.momentum, layer.eps) == (0.1, 1e-5)
+        elif isinstance(layer, GroupNorm):
+            assert (module.num_groups, module.num_channels, module.eps) == \
+                (layer.num_groups, layer.num_channels, layer.eps) == (4, layer.num_channels, 1e-5)
         elif type(module).__name__ in ("Dropout", "Dropout2d"):
             assert module.p == layer.drop_prob
     assert len(optimizer.param_groups) == (2 if "lambd" in config else 1)
@@ -190,6 +221,10 @@ def test_pytorch_network_computes_the_same_function_as_coursekit(torch, digits, 
     torch_model = namespace["model"]
     model = digits_cnn(rng=np.random.default_rng(3), noise_rng=np.random.default_rng(4), **architecture(config))
     model.forward(digits.X_train, training=True)  # moves batch norm's running statistics away from 0 and 1
+    for layer in model.layers:  # gamma and beta away from 1 and 0, so that a swapped pair would show
+        if isinstance(layer, GroupNorm):
+            layer.params["gamma"][:] = np.random.default_rng(5).uniform(0.5, 1.5, layer.num_channels)
+            layer.params["beta"][:] = np.random.default_rng(6).uniform(-0.5, 0.5, layer.num_channels)
     copy_coursekit_into_torch(torch, model, torch_model)
     torch_model.eval()
     with torch.no_grad():
@@ -214,10 +249,11 @@ def test_pytorch_initialization_is_coursekits_he_normal(torch):
             assert layer.params["W"].std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.2)
 
 
-@pytest.mark.parametrize("name", ["none", "L2", "batch norm", "early stopping"])
+@pytest.mark.parametrize("name", ["none", "L2", "batch norm", "group norm", "early stopping"])
 def test_pytorch_training_takes_the_same_steps_as_coursekit(torch, digits, name):
     """Two full-batch SGD steps (momentum and, for L2, weight decay lambd/m with m the batch size):
-    the same weights as coursekit's fit with L2(lambd). (Dropout draws other masks: left out.)"""
+    the same weights as coursekit's fit with L2(lambd). (Dropout and augmentation draw other random numbers:
+    left out; the augmentation's geometry is tested below.)"""
     config = {**CONFIGS[name], "lambd": 0.3} if name == "batch norm" else CONFIGS[name]
     n = len(digits.X_train)
     lr, momentum, epochs = 0.1, 0.9, 2
@@ -245,6 +281,8 @@ def test_pytorch_training_takes_the_same_steps_as_coursekit(torch, digits, name)
         elif type(module).__name__ == "BatchNorm2d":
             np.testing.assert_allclose(layer.params["gamma"], torch_state[f"{i}.weight"], rtol=1e-4, atol=1e-6)
             np.testing.assert_allclose(layer.running_var, torch_state[f"{i}.running_var"], rtol=1e-4, atol=1e-6)
+        elif type(module).__name__ == "GroupNorm":
+            np.testing.assert_allclose(layer.params["beta"], torch_state[f"{i}.bias"], rtol=1e-4, atol=1e-6)
     with torch.no_grad():
         expected = namespace["model"](namespace["X_val"]).numpy()
     np.testing.assert_allclose(model.predict(digits.X_val), expected, rtol=1e-3, atol=1e-4)
@@ -269,3 +307,55 @@ def test_pytorch_early_stopping_stops_and_restores_like_coursekit(torch, digits)
     with torch.no_grad():
         restored = torch.nn.functional.cross_entropy(namespace["model"](namespace["X_val"]), namespace["y_val"])
     assert restored.item() == pytest.approx(min(val_losses), rel=1e-6), "the best epoch's weights are restored"
+
+
+# ---------------------------------------------------------------- PyTorch: augmentation
+
+def augment_functions(torch, spec):
+    namespace = {"torch": torch, "nn": torch.nn}
+    code = pytorch_code({"augment": spec}, **BUDGET)
+    exec(code[code.index("def affine"):code.index("# L2 with") if "# L2 with" in code else code.index("optimizer =")],
+         namespace)
+    return namespace["affine"], namespace["augment"]
+
+
+def test_pytorch_affine_is_coursekits_geometry(torch):
+    """Rotation, zoom and sub-pixel shift per example: the same images as coursekit.augment.affine."""
+    affine, _ = augment_functions(torch, {"degrees": 10})
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 8, 8), dtype=np.float32)
+    degrees, dy, dx, scale = rng.uniform(-40, 40, 8), rng.uniform(-2, 2, 8), rng.uniform(-2, 2, 8), rng.uniform(0.7, 1.3, 8)
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    got = affine(torch.from_numpy(x), *map(as_tensor, (degrees, dy, dx, scale))).numpy()
+    np.testing.assert_allclose(got, augment.affine(x, degrees, dy, dx, scale), atol=1e-5)
+    # whole-pixel shifts are coursekit's translate (zero fill, no wrap-around)
+    ones = torch.ones(8)
+    got = affine(torch.from_numpy(x), 0 * ones, ones, -2 * ones, ones).numpy()
+    np.testing.assert_allclose(got, augment.translate(x, 1, -2), atol=1e-6)
+
+
+def test_pytorch_augment_draws_per_example_and_applies_flip_and_noise(torch):
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.repeat(np.random.default_rng(1).random((1, 1, 8, 8), dtype=np.float32), 16, axis=0))
+    _, random_affine = augment_functions(torch, {"degrees": 10, "shift": 0.5, "scale": 0.1})
+    out = random_affine(x).numpy()
+    assert out.shape == x.shape and len({o.tobytes() for o in out}) == 16, "one draw per example"
+    assert np.abs(out - x.numpy()).max() > 0.01
+    _, flip_only = augment_functions(torch, {"flip": 1.0})
+    np.testing.assert_array_equal(flip_only(x).numpy(), augment.flip_horizontal(x.numpy()))
+    _, noise_only = augment_functions(torch, {"noise": 0.5})
+    assert (noise_only(x) - x).std().item() == pytest.approx(0.5, rel=0.1)
+
+
+def test_pytorch_training_loop_augments_every_batch(torch, digits):
+    """The script calls augment on each training batch: with shift-only augmentation the run differs from the plain one."""
+    results = []
+    for spec in (None, {"shift": 1.0}):
+        torch.manual_seed(0)
+        namespace = tensors(torch, digits)
+        config = {"augment": spec} if spec else {}
+        code = pytorch_code(config, **{**BUDGET, "epochs": 1, "batch_size": 16})
+        assert ("xb = augment(xb)" in code) == bool(spec)
+        exec(code, namespace)
+        results.append(namespace["model"][0].weight.detach().numpy().copy())
+    assert not np.allclose(*results)

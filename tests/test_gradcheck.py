@@ -226,3 +226,16 @@ def test_check_layer_gradients_bad_arguments():
 def test_numerical_gradient_on_a_strided_view_that_flattens_in_place():
     x = np.arange(16.0).reshape(4, 4)[:, ::2]  # not contiguous, but reshape(-1) is still a view
     np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(v ** 2), x), 2 * x, rtol=1e-8)
+
+
+def test_numerical_gradients_of_a_weighted_sum_match_the_analytic_ones_and_leave_the_inputs_alone():
+    from coursekit.gradcheck import numerical_gradients
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    dout = rng.standard_normal((3, 4))
+    a_before, b_before = a.copy(), b.copy()
+    da, db = numerical_gradients(lambda a_, b_: np.tanh(a_) * b_, (a, b), dout)
+    assert rel_error(da, dout * b * (1 - np.tanh(a) ** 2)) < 1e-8
+    assert rel_error(db, np.sum(dout * np.tanh(a), axis=0)) < 1e-8
+    np.testing.assert_array_equal(a, a_before)
+    np.testing.assert_array_equal(b, b_before)

@@ -137,6 +137,45 @@ def test_relu_matches_torch_on_special_values():
     np.testing.assert_array_equal(layer.backward(dout), t.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_relu_forward_is_bit_for_bit_np_maximum_and_backward_zeroes_what_it_blocks(dtype):
+    # ReLU selects bit patterns with an integer multiply by its 0/1 mask (faster than np.maximum):
+    # the same values as np.maximum(x, 0), NaN payloads included, and +0.0 for every zero
+    gen = rng(7)
+    x = (gen.standard_normal((5, 4, 6, 6)) * 3).astype(dtype)
+    x.flat[:8] = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, np.finfo(dtype).tiny, -np.finfo(dtype).tiny]
+    layer = ReLU()
+    out = layer.forward(x, training=True)
+    expected = np.maximum(x, 0)
+    expected[expected == 0] = 0  # +0.0: relu(-0.0) is +0.0 here (NumPy's float16 maximum keeps -0.0)
+    assert out.dtype == dtype and out.flags["C_CONTIGUOUS"]
+    assert np.array_equal(out.view(f"u{out.itemsize}"), expected.view(f"u{out.itemsize}"))
+    dout = (gen.standard_normal(x.shape) * 2).astype(dtype)
+    dout.flat[8:12] = [np.nan, np.nan, -1.0, -np.inf]
+    dx = layer.backward(dout)
+    passes = ~(x <= 0)
+    np.testing.assert_array_equal(dx[passes], dout[passes])
+    assert np.all(dx[~passes] == 0) and not np.signbit(dx[~passes]).any()  # +0.0, also where dout is NaN or < 0
+    x_t = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # a non-contiguous input
+    np.testing.assert_array_equal(ReLU().forward(x_t, training=True), expected)
+
+
+def test_dense_backward_without_the_input_gradient():
+    gen = rng(8)
+    layer = Dense(4, 3, rng=gen)
+    x = gen.standard_normal((6, 4)).astype(np.float32)
+    dout = gen.standard_normal((6, 3)).astype(np.float32)
+    layer.forward(x, training=True)
+    dx = layer.backward(dout)
+    full = {key: value.copy() for key, value in layer.grads.items()}
+    assert layer.backward(dout, input_grad=False) is None
+    for key in full:
+        np.testing.assert_array_equal(layer.grads[key], full[key])
+    np.testing.assert_array_equal(layer.backward(dout, input_grad=True), dx)
+    with pytest.raises(TypeError, match="Dense.backward: input_grad must be True or False, got 0"):
+        layer.backward(dout, input_grad=0)
+
+
 def test_a_nan_in_the_network_reaches_fits_divergence_check():
     from coursekit.losses import binary_cross_entropy_with_logits
     from coursekit.model import Sequential

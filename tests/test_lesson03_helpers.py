@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from coursekit.datasets import load_textures, make_textures  # noqa: E402
 from coursekit.dropout import Dropout, SpatialDropout2D  # noqa: E402
 from coursekit.experiments import seed_streams  # noqa: E402
 from coursekit.layers import Conv2D, Dense, Flatten, GlobalAvgPool2D, MaxPool2D, ReLU  # noqa: E402
@@ -20,11 +21,16 @@ def test_small_cnn_layers_and_shapes():
     model = small_cnn(rng=s.init, noise_rng=s.noise, dropout="spatial", drop_prob=0.3)
     assert [type(layer) for layer in model.layers] == [Conv2D, ReLU, MaxPool2D, Conv2D, ReLU, SpatialDropout2D,
                                                       GlobalAvgPool2D, Dense]
-    assert [p.value.shape for p in model.parameters()] == [(8, 1, 3, 3), (8,), (64, 8, 3, 3), (64,), (64, 10),
+    # the defaults are notebook 03's network: 10x10 images, 4 then 64 channels
+    assert [p.value.shape for p in model.parameters()] == [(4, 1, 3, 3), (4,), (64, 4, 3, 3), (64,), (64, 10),
                                                            (10,)]
+    assert sum(p.value.size for p in model.parameters()) == 3058
     assert model.layers[5].drop_prob == 0.3
-    x = np.zeros((3, 1, 16, 16), dtype=np.float32)
+    x = np.zeros((3, 1, 10, 10), dtype=np.float32)
     assert model.forward(x, training=True).shape == (3, 10)
+    big = small_cnn(rng=s.init, channels=(8, 32), image_size=16)
+    assert [p.value.shape for p in big.parameters()][:3] == [(8, 1, 3, 3), (8,), (32, 8, 3, 3)]
+    assert big.predict(np.zeros((2, 1, 16, 16), dtype=np.float32)).shape == (2, 10)
     element = small_cnn(rng=s.init, noise_rng=s.noise, dropout="element", drop_prob=0.5)
     assert type(element.layers[5]) is Dropout
     flat = small_cnn(rng=np.random.default_rng(0), head="flatten", image_size=8, channels=(4, 6), n_classes=3)
@@ -53,9 +59,9 @@ def test_small_cnn_average_head_ignores_where_a_feature_is():
     At initialization the biases are zero, so the empty background equals the zero padding.
     """
     model = small_cnn(rng=np.random.default_rng(1))
-    x = np.zeros((2, 1, 16, 16))
-    x[0, 0, 3:6, 3:6] = np.arange(9).reshape(3, 3)
-    x[1, 0, 9:12, 9:12] = np.arange(9).reshape(3, 3)
+    x = np.zeros((2, 1, 10, 10))  # a 2x2 pattern whose features stay clear of the borders of every layer
+    x[0, 0, 3:5, 3:5] = np.arange(1, 5).reshape(2, 2)
+    x[1, 0, 5:7, 5:7] = np.arange(1, 5).reshape(2, 2)
     out = model.predict(x)
     np.testing.assert_allclose(out[0], out[1], rtol=1e-10)
     flat = small_cnn(rng=np.random.default_rng(1), head="flatten")
@@ -80,6 +86,28 @@ def test_small_cnn_bad_arguments():
         small_cnn(rng=rng, image_size=15)
     with pytest.raises(TypeError, match=r"rng must be a numpy random Generator"):
         small_cnn(rng=0)
+
+
+# ----------------------------------------------------------------------------- load_textures(size=...)
+
+def test_load_textures_size_gives_the_lessons_small_images_from_independent_split_streams():
+    """Notebook 03 loads 10x10 textures: same shapes and balance as the default, splits still independent."""
+    data = load_textures(n_train=30, n_val=40, n_test=50, seed=7, noise_std=1.0, size=10)
+    assert data.X_train.shape == (30, 1, 10, 10) and data.X_val.shape == (40, 1, 10, 10)
+    assert data.X_test.shape == (50, 1, 10, 10) and data.X_train.dtype == np.float32
+    assert np.array_equal(np.bincount(data.y_train, minlength=10), np.full(10, 3))
+    more = load_textures(n_train=60, n_val=40, n_test=50, seed=7, noise_std=1.0, size=10)
+    np.testing.assert_array_equal(more.X_val, data.X_val)  # a bigger training set leaves the other splits alone
+    np.testing.assert_array_equal(more.X_test, data.X_test)
+    other = load_textures(n_train=30, n_val=40, n_test=50, seed=8, noise_std=1.0, size=10)
+    assert not np.array_equal(other.X_train, data.X_train)
+    # each split is make_textures on its own child of SeedSequence(seed), at the requested size
+    child = np.random.SeedSequence(7).spawn(3)[1]
+    X_val, y_val = make_textures(40, rng=np.random.default_rng(child), size=10, noise_std=1.0)
+    np.testing.assert_array_equal(X_val, data.X_val)
+    np.testing.assert_array_equal(y_val, data.y_val)
+    with pytest.raises(ValueError, match=r"size"):
+        load_textures(size=2)
 
 
 # ----------------------------------------------------------------------------- plot_image_rows

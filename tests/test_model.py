@@ -81,6 +81,49 @@ def test_backward_matches_numerical_gradient_float64():
         assert rel_error(analytic, numeric) < 1e-7, p.name
 
 
+class RefusesBackward(Layer):
+    """A parameter-free layer whose backward must not run (nothing needs its input gradient)."""
+
+    def forward(self, x, *, training):
+        return x
+
+    def backward(self, dout):
+        raise AssertionError("backward of a layer below the first parameterized one was called")
+
+
+class PlainDense(Dense):
+    """A layer with parameters whose backward has no input_grad switch (e.g. written by a learner)."""
+
+    def backward(self, dout):
+        return super().backward(dout)
+
+
+@pytest.mark.parametrize("make_first", [lambda: Dense(3, 5, rng=rng(1)), lambda: PlainDense(3, 5, rng=rng(1))])
+def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients(make_first):
+    model = Sequential(RefusesBackward(), make_first(), ReLU(), Dense(5, 2, rng=rng(2)))
+    x = rng(3).standard_normal((4, 3)).astype(np.float32)
+    dout = rng(4).standard_normal((4, 2)).astype(np.float32)
+    model.forward(x, training=True)
+    assert model.backward(dout, input_grad=False) is None
+    skipped = {p.name: p.grad.copy() for p in model.parameters()}
+    full = Sequential(*model.layers[1:])  # the same layers, every input gradient computed
+    full.forward(x, training=True)
+    dx = full.backward(dout)
+    assert dx.shape == x.shape
+    assert len(model.parameters()) == len(full.parameters()) == 4
+    for p, q in zip(model.parameters(), full.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+        np.testing.assert_array_equal(p.grad, skipped[p.name])
+
+
+def test_backward_input_grad_must_be_a_bool_and_a_model_without_parameters_computes_nothing():
+    model = Sequential(RefusesBackward(), Tanh())
+    model.forward(np.ones((2, 3)), training=True)
+    assert model.backward(np.ones((2, 3)), input_grad=False) is None
+    with pytest.raises(TypeError, match="Sequential.backward: input_grad must be True or False, got 'yes'"):
+        model.backward(np.ones((2, 3)), input_grad="yes")
+
+
 def test_parameters_are_live_handles_with_pytorch_names():
     model = Sequential(Dense(2, 3, rng=rng()), ReLU(), Dense(3, 1, rng=rng()))
     params = model.parameters()

@@ -7,14 +7,15 @@ from coursekit.dropout import Dropout
 from coursekit.experiments import EarlyStoppingSnapshot, seed_streams
 from coursekit.early_stopping import EarlyStopping
 from coursekit.layers import Dense, ReLU
-from coursekit.models import MOONS_BATCH_SIZE, MOONS_LR, moons_mlp, train_moons_mlp
+from coursekit.models import (MOONS_BATCH_SIZE, MOONS_EPOCHS, MOONS_HIDDEN, MOONS_LR, MOONS_N_TRAIN, moons_mlp,
+                              train_moons_mlp)
 from coursekit.optim import SGD, Adam
 from coursekit.regularization import L2
 
 
 @pytest.fixture(scope="module")
 def data():
-    return datasets.load_noisy_moons()
+    return datasets.load_noisy_moons(draw=7, n_train=MOONS_N_TRAIN)
 
 
 def test_architecture_and_shapes():
@@ -22,7 +23,9 @@ def test_architecture_and_shapes():
     kinds = [type(layer) for layer in model.layers]
     assert kinds == [Dense, ReLU, Dense, ReLU, Dense]
     shapes = [p.value.shape for p in model.parameters()]
-    assert shapes == [(2, 128), (128,), (128, 128), (128,), (128, 1), (1,)]
+    assert MOONS_HIDDEN == 32
+    assert shapes == [(2, 32), (32,), (32, 32), (32,), (32, 1), (1,)]
+    assert sum(p.value.size for p in model.parameters()) == 1185  # the number the lessons quote
     assert model.predict(np.zeros((7, 2), dtype=np.float32)).shape == (7, 1)
     small = moons_mlp(rng=np.random.default_rng(0), hidden=8)
     assert sum(p.value.size for p in small.parameters()) == (2 * 8 + 8) + (8 * 8 + 8) + (8 + 1)
@@ -60,8 +63,15 @@ def test_bad_arguments_are_named():
         moons_mlp(rng=np.random.default_rng(0), hidden=0)
 
 
+def test_recipe_constants():
+    """The recipe the lessons describe in words: 100 points, 2 full batches of 50 an epoch, lr 1, 200 epochs."""
+    assert (MOONS_N_TRAIN, MOONS_BATCH_SIZE, MOONS_LR, MOONS_EPOCHS) == (100, 50, 1.0, 200)
+    assert MOONS_N_TRAIN % MOONS_BATCH_SIZE == 0  # every batch is full: m is the batch size on every step
+
+
 def test_recipe_is_plain_sgd_with_batches_from_the_order_stream(data):
     """train_moons_mlp equals the same steps written out by hand: SGD(MOONS_LR), batch MOONS_BATCH_SIZE."""
+    assert data.X_train.shape == (MOONS_N_TRAIN, 2)
     model, history = train_moons_mlp(data, seed_streams(3), epochs=2, validation=False)
     streams = seed_streams(3)
     manual = moons_mlp(rng=streams.init)

@@ -219,8 +219,26 @@ def test_step_before_backward_and_mismatched_gradient():
     with pytest.raises(RuntimeError, match=r"parameter 0\.W has no gradient yet"):
         opt.step()
     layer.grads = {"W": np.zeros((2, 3)), "b": np.zeros(2)}
-    with pytest.raises(ValueError, match=r"SGD: gradient of 0\.W has shape \(2, 3\), parameter has \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"SGD.step: the gradient of 0\.W \(grads\['W'\]\) has shape \(2, 3\), "
+                                         r"the parameter has \(2, 2\)"):
         opt.step()
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ([0.0, 0.0], TypeError, r"SGD.step: the gradient of 0\.b \(grads\['b'\]\) must be a numpy array shaped like the "
+                            r"parameter \(2,\), got \[0\.0, 0\.0\] of type list"),
+    (np.zeros(2, complex), TypeError, r"the gradient of 0\.b .*must hold real numbers, got dtype complex128"),
+    (np.zeros(2, object), TypeError, r"the gradient of 0\.b .*must hold real numbers, got dtype object"),
+    (None, RuntimeError, r"parameter 0\.b has no gradient yet"),
+])
+def test_a_gradient_that_is_not_a_real_array_is_a_clear_error_and_nothing_moves(bad, error, message):
+    layer, params = make()
+    before = {k: v.copy() for k, v in layer.params.items()}
+    layer.grads = {"W": np.ones((2, 2)), "b": bad}  # W comes first: a half-done step would already have moved it
+    with pytest.raises(error, match=message):
+        SGD(params, lr=0.1).step()
+    for key, value in layer.params.items():
+        np.testing.assert_array_equal(value, before[key])
 
 
 def test_parameter_groups_decay_only_their_own_parameters():

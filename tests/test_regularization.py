@@ -11,7 +11,7 @@ from coursekit.layers import Dense, ReLU
 from coursekit.losses import binary_cross_entropy_with_logits
 from coursekit.model import Sequential
 from coursekit.optim import SGD, Adam, AdamW, weight_decay_groups
-from coursekit.regularization import L1, L2, dense_backward_l2, l1_grad, l1_penalty, l2_grad, l2_penalty
+from coursekit.regularization import L1, L1L2, L2, dense_backward_l2, l1_grad, l1_penalty, l2_grad, l2_penalty
 from coursekit.training import fit
 
 # ----------------------------------------------------------------------------- penalties by hand
@@ -266,6 +266,150 @@ def test_l1_drives_weights_nearer_zero_than_l2():
 
     w_l1, w_l2 = run(L1(0.5)), run(L2(0.5))
     assert np.mean(np.abs(w_l1) < 0.01) > np.mean(np.abs(w_l2) < 0.01) + 0.2
+
+
+# ----------------------------------------------------------------------------- L1L2 (elastic net)
+
+
+def test_l1l2_penalty_by_hand():
+    model = _model(dtype=np.float64)
+    W1, W2 = model.layers[0].params["W"], model.layers[2].params["W"]
+    W1[...] = [[1.0] * 8, [-2.0] * 8]  # |.| sum 24, squares 40
+    W2[...] = 0.5  # |.| sum 4, squares 2
+    for layer in model.layers[::2]:
+        layer.params["b"][...] = 7.0  # never penalized
+    # 0.3 / 4 * 28 + 0.8 / (2 * 4) * 42
+    assert L1L2(0.3, 0.8).penalty(model, 4) == pytest.approx(0.3 / 4 * 28 + 0.8 / 8 * 42, rel=1e-15)
+
+
+def test_l1l2_equals_l1_plus_l2_to_the_last_bit():
+    model = _model(dtype=np.float32)
+    x = np.random.default_rng(9).standard_normal((6, 2)).astype(np.float32)
+    out = model.forward(x, training=True)
+    model.backward(np.ones_like(out) / 6)
+    data_grads = {p.name: p.grad.copy() for p in model.parameters()}
+    assert L1L2(0.37, 1.3).penalty(model, 6) == L1(0.37).penalty(model, 6) + L2(1.3).penalty(model, 6)
+    L1(0.37).add_gradients(model, 6)
+    L2(1.3).add_gradients(model, 6)
+    separate = {p.name: p.grad.copy() for p in model.parameters()}
+    for p in model.parameters():
+        p.grad[...] = data_grads[p.name]
+    L1L2(0.37, 1.3).add_gradients(model, 6)
+    for p in model.parameters():
+        np.testing.assert_array_equal(p.grad, separate[p.name])
+        if not p.is_weight:
+            np.testing.assert_array_equal(p.grad, data_grads[p.name])
+
+
+def test_l1l2_gradient_matches_central_differences():
+    model = _model(dtype=np.float64)
+    for W in model.weights():
+        W[np.abs(W) < 0.05] = 0.2  # |w| is differentiable away from 0
+    m = 5
+    reg = L1L2(0.6, 0.9)
+    for p in model.parameters():
+        p.layer.grads[p.key] = np.zeros_like(p.value)
+    reg.add_gradients(model, m)
+
+    def penalty_with(p, value):  # the penalty with parameter p set to value
+        original = p.layer.params[p.key]
+        p.layer.params[p.key] = value
+        try:
+            return reg.penalty(model, m)
+        finally:
+            p.layer.params[p.key] = original
+
+    for p in model.parameters():
+        numeric = numerical_gradient(lambda v, p=p: penalty_with(p, v), p.value.copy())
+        if p.is_weight:
+            assert rel_error(p.grad, numeric) < 1e-8, p.name
+        else:
+            assert not np.any(numeric) and not np.any(p.grad), p.name
+
+
+def test_l1l2_matches_keras_penalty_under_the_mapping():
+    """Keras's L1L2(l1, l2)(kernel) = l1 * sum|w| + l2 * sum w^2, summed over the kernels; with
+    l1 = l1_lambd / m and l2 = l2_lambd / (2 m) it is our penalty (Keras is not needed to check it)."""
+    model = _model(seed=3, dtype=np.float64)
+    l1_lambd, l2_lambd, m = 0.4, 1.7, 25
+    keras_l1, keras_l2 = l1_lambd / m, l2_lambd / (2 * m)
+
+    def keras_l1l2(kernel):  # keras.regularizers.L1L2.__call__, written out
+        return keras_l1 * np.sum(np.abs(kernel)) + keras_l2 * np.sum(np.square(kernel))
+
+    keras_total = sum(keras_l1l2(layer.params["W"]) for layer in model.layers[::2])
+    assert L1L2(l1_lambd, l2_lambd).penalty(model, m) == pytest.approx(keras_total, rel=1e-13)
+    # the gradient Keras's autodiff takes of it: l1 sign(w) + 2 l2 w
+    for p in model.parameters():
+        p.layer.grads[p.key] = np.zeros_like(p.value)
+    L1L2(l1_lambd, l2_lambd).add_gradients(model, m)
+    for layer in model.layers[::2]:
+        W = layer.params["W"]
+        np.testing.assert_allclose(layer.grads["W"], keras_l1 * np.sign(W) + 2 * keras_l2 * W, rtol=1e-13)
+
+
+def test_l1l2_matches_scikit_learn_elastic_net_under_the_mapping():
+    """sklearn: alpha * l1_ratio * sum|w| + 0.5 * alpha * (1 - l1_ratio) * sum w^2 (ElasticNet's objective,
+    SGDClassifier(penalty="elasticnet")); alpha = (l1 + l2) / m, l1_ratio = l1 / (l1 + l2)."""
+    model = _model(seed=4, dtype=np.float64)
+    l1_lambd, l2_lambd, m = 0.25, 0.75, 10
+    alpha, l1_ratio = (l1_lambd + l2_lambd) / m, l1_lambd / (l1_lambd + l2_lambd)
+    w = np.concatenate([W.ravel() for W in model.weights()])
+    sklearn_penalty = alpha * l1_ratio * np.sum(np.abs(w)) + 0.5 * alpha * (1 - l1_ratio) * np.sum(w ** 2)
+    assert L1L2(l1_lambd, l2_lambd).penalty(model, m) == pytest.approx(sklearn_penalty, rel=1e-13)
+
+
+@pytest.mark.parametrize("l1_lambd, l2_lambd, alone", [(0.4, 0.0, L1(0.4)), (0.0, 0.9, L2(0.9))])
+def test_l1l2_trains_through_fit_and_reduces_to_l1_or_l2(l1_lambd, l2_lambd, alone):
+    both = _train(lambda ps: SGD(ps, lr=0.1), L1L2(l1_lambd, l2_lambd))
+    single = _train(lambda ps: SGD(ps, lr=0.1), alone)
+    for a, b in zip(both.parameters(), single.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_l1l2_in_fit_sits_between_l1_and_l2():
+    """Trained with fit: more near-zero weights than pure L2, smaller largest weights than pure L1."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((60, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+
+    def run(reg):
+        model = _model(0)
+        history = fit(model, binary_cross_entropy_with_logits, SGD(model.parameters(), lr=0.1), X, y, epochs=200,
+                      batch_size=20, rng=np.random.default_rng(0), regularizer=reg, progress=False)
+        assert np.isfinite(history["loss"][-1])
+        return np.concatenate([w.ravel() for w in model.weights()])
+
+    w_l1, w_l2, w_both = run(L1(0.5)), run(L2(0.5)), run(L1L2(0.5, 0.5))
+    assert np.mean(np.abs(w_both) < 0.01) > np.mean(np.abs(w_l2) < 0.01) + 0.2
+    assert np.abs(w_both).max() < np.abs(w_l1).max()
+
+
+def test_l1l2_attributes_repr_and_bad_values():
+    reg = L1L2(0.1, 2)
+    assert (reg.l1_lambd, reg.l2_lambd) == (0.1, 2.0) and isinstance(reg.l2_lambd, float)
+    assert repr(reg) == "L1L2(l1_lambd=0.1, l2_lambd=2.0)"
+    with pytest.raises(ValueError, match=r"l1_lambd must be >= 0.0, got -0.5"):
+        L1L2(-0.5, 0.1)
+    with pytest.raises(ValueError, match=r"l2_lambd must be a finite number, got nan"):
+        L1L2(0.1, math.nan)
+    with pytest.raises(TypeError, match=r"l2_lambd must be a real number, got '0.1'"):
+        L1L2(0.1, "0.1")
+    with pytest.raises(TypeError, match="l1_lambd"):
+        L1L2(None, 0.1)
+    with pytest.raises(ValueError, match="l1_lambd"):
+        reg.l1_lambd = math.inf
+    assert reg.l1_lambd == 0.1  # a rejected value leaves the old one
+    with pytest.raises(TypeError, match="missing"):
+        L1L2(0.1)
+    with pytest.raises(TypeError, match="parameters"):
+        reg.penalty([np.ones(2)], 3)
+    with pytest.raises(ValueError, match="m must be"):
+        reg.penalty(_model(), 0)
+    with pytest.raises(ValueError, match="m must be"):
+        reg.add_gradients(_model(), -1)
+    with pytest.raises(RuntimeError, match="backward"):
+        reg.add_gradients(_model(), 4)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -392,3 +392,73 @@ def test_history_append_rejects_non_numbers():
         h.append({"loss": "low"})
     with pytest.raises(TypeError, match=r"History.append: logs must be a dict"):
         h.append([0.5])
+
+
+# ----------------------------------------------------------------------------- input gradient, dtype range
+
+class _BackwardWithoutInputGrad:
+    """A learner's own model wrapping a Sequential, whose backward takes only dout."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+
+    def forward(self, x, *, training):
+        return self.model.forward(x, training=training)
+
+    def backward(self, dout):
+        self.calls += 1
+        return self.model.backward(dout)
+
+    def predict(self, x, batch_size=4096):
+        return self.model.predict(x, batch_size=batch_size)
+
+    def parameters(self):
+        return self.model.parameters()
+
+
+def _small_mlp(seed):
+    rng = np.random.default_rng(seed)
+    return Sequential([Dense(3, 8, rng=rng), ReLU(), Dense(8, 1, rng=rng)])
+
+
+def test_fit_skips_the_input_gradient_and_trains_exactly_as_a_model_that_computes_it():
+    data = np.random.default_rng(0)
+    X = data.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    skipping, wrapped = _small_mlp(1), _BackwardWithoutInputGrad(_small_mlp(1))
+    for model in (skipping, wrapped):
+        fit(model, bce, SGD(model.parameters(), lr=0.3), X, y, epochs=3, batch_size=8,
+            rng=np.random.default_rng(2), progress=False)
+    assert wrapped.calls == 3 * 5, "the learner's backward(dout) is called without input_grad"
+    for a, b in zip(skipping.parameters(), wrapped.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+    first = skipping.layers[0]
+    calls = []
+    original = type(first).backward
+
+    def spy(self, dout, **kwargs):
+        calls.append(kwargs.get("input_grad", True))
+        return original(self, dout, **kwargs)
+
+    first.backward = spy.__get__(first)
+    fit(skipping, bce, SGD(skipping.parameters(), lr=0.3), X, y, epochs=1, batch_size=40,
+        rng=np.random.default_rng(2), progress=False)
+    assert calls == [False], "fit asks the first layer for no input gradient"
+
+
+@pytest.mark.parametrize("name", ["X", "X_val"])
+def test_fit_says_when_the_inputs_are_too_large_for_the_model_s_dtype(name):
+    model = _small_mlp(0)
+    big = np.full((10, 3), 1e300)
+    fine = np.zeros((10, 3))
+    X, X_val = (big, fine) if name == "X" else (fine, big)
+    with pytest.raises(ValueError, match=rf"fit: {name} holds values up to 1e\+300.*float32"):
+        fit(model, bce, SGD(model.parameters(), lr=0.1), X, np.zeros(10), epochs=1, batch_size=5,
+            rng=np.random.default_rng(0), progress=False, validation_data=(X_val, np.zeros(10)))
+    # In a float64 model the same values are representable: fit does not refuse them.
+    model64 = Sequential([Dense(3, 1, rng=np.random.default_rng(0), dtype=np.float64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(model64, bce, SGD(model64.parameters(), lr=1e-9), X, np.zeros(10), epochs=1, batch_size=5,
+            rng=np.random.default_rng(0), progress=False, on_nan="stop")
