@@ -9,7 +9,8 @@ import jupytext
 import nbformat
 import pytest
 
-from coursekit import exercises
+import coursekit
+from coursekit import exercises, release
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,19 +40,12 @@ def install_source() -> str:
 
 
 def expected_setup_cell() -> str:
-    return (
-        "# Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).\n"
-        "try:\n"
-        "    import coursekit\n"
-        "except ModuleNotFoundError:\n"
-        "    import sys\n"
-        '    if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit\'s wheel\n'
-        "        %pip install coursekit\n"
-        "    else:\n"
-        f'        %pip install --quiet "coursekit @ git+{install_source()}"\n'
-        "    import coursekit\n"
-        'print("coursekit", coursekit.__version__)'
-    )
+    """The setup cell of release ``coursekit.__version__``, installing from the Repository (coursekit.release)."""
+    return release.setup_cell(install_source(), coursekit.__version__)
+
+
+# Writes every setup cell from pyproject's Repository and coursekit.__version__ (README.md, "Releases").
+RELEASE_COMMAND = "python tools/release.py"
 
 
 def code_cells(nb):
@@ -122,8 +116,27 @@ def test_readme_gives_the_conversion_command():
 def test_setup_cell_is_first_identical_and_installs_from_the_one_source(path):
     nb = nbformat.read(path, as_version=4)
     first = code_cells(nb)[0]
-    assert first.source == expected_setup_cell(), f"{path.name}: setup cell differs from the canonical one"
-    assert "setup" in first.metadata.get("tags", [])
+    assert "setup" in first.metadata.get("tags", []), f"{path.name}: the first code cell is not tagged setup"
+    assert first.source == expected_setup_cell(), (
+        f"{path.name}: its setup cell is not that of release {coursekit.__version__} installing from "
+        f"{install_source()}; from the repository's root, run `{RELEASE_COMMAND}` (it rewrites every lesson's "
+        f"setup cell and regenerates the notebooks). Expected:\n{expected_setup_cell()}")
+
+
+def test_every_lesson_names_the_release_it_belongs_to_and_installs_it():
+    """Each lesson installs coursekit @ git+REPOSITORY@vX.Y.Z and checks X.Y.Z, both __version__ (issue 24)."""
+    version = coursekit.__version__
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        source = code_cells(nb)[0].source
+        assert release.release_of_notebook(nb) == version, \
+            f"{path.name} belongs to release {release.release_of_notebook(nb)}, not {version}: run `{RELEASE_COMMAND}`"
+        assert f'"coursekit @ git+{install_source()}@v{version}"' in source, \
+            f"{path.name}: its setup cell does not install release v{version}: run `{RELEASE_COMMAND}`"
+
+
+def test_the_release_command_is_in_the_readme():
+    assert RELEASE_COMMAND in (ROOT / "README.md").read_text(), f"README.md must give `{RELEASE_COMMAND}`"
 
 
 def test_readme_has_a_colab_badge_per_notebook_from_the_install_source():

@@ -12,21 +12,25 @@
 # %% [markdown]
 # # 01 · L2 and L1 regularization
 #
-# In notebook 00 the course's baseline MLP memorized 150 noisy points: it fits its training
-# points better than the Bayes-optimal rule does (which no model that generalizes can),
-# scores well below that rule on the validation points, and draws a decision boundary
-# twisting around single points. The first cure is to make **large weights expensive**.
+# In notebook 00 the course's baseline MLP overfit 100 noisy points: it fit them better than
+# the Bayes-optimal rule does (part of the label noise), its validation loss climbed after an
+# early minimum, and it grew overconfident, more than 99% sure of many points where the truth
+# is never more than 90% sure. It did not memorize them: its training accuracy stayed near
+# 89%. The first cure is to make **large weights expensive**.
 #
 # In this notebook you will
-# 1. see why large weights are what makes a network's function wiggly;
+# 1. see why large weights are what makes a network's function steep and wiggly;
 # 2. derive the L2 penalty $\frac{\lambda}{2m}\sum_l\lVert W_l\rVert^2$ and its gradient, map it to
 #    the conventions of the courses and libraries you will meet, and implement the penalty,
 #    the gradient and a `Dense` backward step with the L2 term;
 # 3. see that for SGD an L2 term *is* weight decay, and that for Adam it is not (AdamW);
-# 4. choose $\lambda$ on validation data over five seeds, watch the boundary smooth out,
-#    see why most weights end near zero, and compare L2 with L1, which pushes weights to
-#    zero instead of merely shrinking them;
-# 5. check that scikit-learn's `alpha` is our $\lambda$.
+# 4. choose $\lambda$ on validation data over several data draws and seeds, and compare the
+#    result **fairly**: with the unregularized network at the end of its budget *and* at its
+#    best validation epoch; see where L2 helps, where it does not, and where it hurts;
+# 5. see why most weights end near zero, and compare L2 with L1, which pushes weights to
+#    zero instead of merely shrinking them, and with both at once (Keras's `L1L2`, the
+#    elastic net);
+# 6. check that scikit-learn's `alpha` is our $\lambda$.
 
 # %% tags=["setup"]
 # Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).
@@ -45,40 +49,90 @@ print("coursekit", coursekit.__version__)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from coursekit import datasets, plots
+from coursekit import datasets, heldout, plots
 from coursekit.exercises import check, show_solution
-from coursekit.experiments import compare_paired, results_table, run_seeds, seed_streams, summarize
+from coursekit.experiments import EarlyStoppingSnapshot, compare_paired, results_table, run_grid, seed_streams, summarize
 from coursekit.losses import binary_cross_entropy_with_logits
-from coursekit.models import (MOONS_BATCH_SIZE, MOONS_EPOCHS, MOONS_LAMBD, MOONS_LR, MOONS_SEEDS, moons_mlp,
+from coursekit.models import (MOONS_BATCH_SIZE, MOONS_EPOCHS, MOONS_LAMBD, MOONS_LR, MOONS_N_TRAIN, moons_mlp,
                               train_moons_mlp)
 from coursekit.optim import SGD
 from coursekit.training import evaluate
 
 # %% [markdown]
-# ## 1. Large weights, wiggly functions
+# **Which data, which seeds?** As in notebook 00, everything random here (the data draws,
+# the initial weights, the batch order) derives from the **held-out seed** printed below
+# (the committed default, or `COURSEKIT_HELDOUT_SEED` when you set it). Each configuration is
+# trained on five fresh draws of the moons data from two seeds each: ten paired runs. The
+# claims at the end were designed on other held-out values and then run on values
+# nobody tuned them on (plus the default); `evidence/README.md` has the failure rates.
 #
-# The data, the model and the recipe of notebook 00: 150 noisy training points, the
-# baseline MLP $2 \to 128 \to 128 \to 1$ (`moons_mlp`), trained by `train_moons_mlp` with
-# plain mini-batch SGD (batches of $m$ = 30, so every batch of the 150 points is full).
-# Every run of a seed starts from the **same initial weights** and sees the **same
-# batches** (`seed_streams`), so differences between runs of one seed come from the
-# regularizer alone. First, the unregularized baseline on the first of the five seeds.
+# **In the browser** (JupyterLite) Python runs several times slower, so there this lesson
+# trains on 2 draws × 2 seeds instead of 5 × 2 (`heldout.browser_budget()` says which
+# budget is in force); the claims were measured under that budget too.
 
 # %%
-data = datasets.load_noisy_moons()
-print("train", data.X_train.shape, "| val", data.X_val.shape, "| test", data.X_test.shape)
+held = heldout.for_lesson("01")
+print(held)
+BROWSER = heldout.browser_budget()
+CELLS = held.grid(draws=2 if BROWSER else 5, seeds=2)  # (data draw, training seed) pairs
+DRAWS = list(dict.fromkeys(draw for draw, _ in CELLS))
+print(f"{len(CELLS)} runs per configuration: {len(DRAWS)} data draws x 2 seeds"
+      + (" (the browser budget)" if BROWSER else ""))
+
+# %% [markdown]
+# ## 1. Large weights, wiggly functions
+#
+# The data, the model and the recipe of notebook 00: 100 noisy training points, the
+# baseline MLP $2 \to 32 \to 32 \to 1$ (`moons_mlp`), trained by `train_moons_mlp` with
+# plain mini-batch SGD (batches of $m$ = 50, so every batch of the 100 points is full).
+# Every configuration of one (draw, seed) starts from the **same initial weights** and sees
+# the **same batches** (`seed_streams`), so differences between them come from the
+# regularizer alone. `fit_config` trains one configuration once and keeps the model, so
+# later sections reuse the runs instead of repeating them. The unregularized baseline also
+# logs its validation loss and keeps the weights of its best epoch (`EarlyStoppingSnapshot`,
+# as in notebook 00): the fair baseline of section 5.
+
+# %%
 loss_fn = binary_cross_entropy_with_logits
-SEED = MOONS_SEEDS[0]
+_splits = {}
+models = {}             # (configuration, draw, seed) -> the trained model
+best_epoch_models = {}  # (draw, seed) -> the unregularized run at its best validation epoch
 
 
-def scores(model):
+def splits(draw):
+    """One draw of the moons data: 100 training, 500 validation, 500 test points."""
+    if draw not in _splits:
+        _splits[draw] = datasets.load_noisy_moons(draw=draw, n_train=MOONS_N_TRAIN)
+    return _splits[draw]
+
+
+def fit_config(name, regularizer, draw, streams):
+    """Train the recipe with `regularizer` (None: the baseline) on one draw from one seed, once."""
+    key = (name, draw, streams.seed)
+    if key not in models:
+        data = splits(draw)
+        if regularizer is None:  # the baseline: validation logged, best epoch kept
+            snapshot = EarlyStoppingSnapshot(patience=MOONS_EPOCHS)  # watches, never stops
+            models[key], _ = train_moons_mlp(data, streams, callbacks=[snapshot])
+            best = moons_mlp(rng=np.random.default_rng(0))
+            best.load_state_dict(snapshot.weights)
+            best_epoch_models[draw, streams.seed] = best
+        else:
+            models[key], _ = train_moons_mlp(data, streams, regularizer=regularizer, validation=False)
+    return models[key]
+
+
+def scores(model, data):
     """(loss, accuracy) of a model on the training and the validation split."""
     return evaluate(model, loss_fn, data.X_train, data.y_train), evaluate(model, loss_fn, data.X_val, data.y_val)
 
 
-plain, _ = train_moons_mlp(data, seed_streams(SEED), validation=False)
-plain_train, plain_val = scores(plain)
-print(f"no regularization (seed {SEED}): train accuracy {plain_train[1]:.1%}, validation accuracy {plain_val[1]:.1%}")
+DRAW, SEED = CELLS[0]
+data = splits(DRAW)
+plain = fit_config("none", None, DRAW, seed_streams(SEED))
+plain_train, plain_val = scores(plain, data)
+print(f"no regularization (draw 1, seed {SEED}): train accuracy {plain_train[1]:.1%}, "
+      f"validation accuracy {plain_val[1]:.1%}")
 
 # %% [markdown]
 # With ReLU hidden units the logit $z(x)$ is piecewise linear in the input $x$. Inside one
@@ -90,8 +144,9 @@ print(f"no regularization (seed {SEED}): train accuracy {plain_train[1]:.1%}, va
 #
 # To flip the predicted class between two training points a small distance $d$ apart, the
 # logit must change by a few units over $d$: a slope of order $1/d$. Small weights cap the
-# slope, so they force the function to be smooth; memorizing a mislabelled point
-# surrounded by the other class **needs** large weights.
+# slope, so they force the function to be smooth; bending the boundary around a mislabelled
+# point surrounded by the other class **needs** large weights. So do the huge logits of an
+# overconfident network.
 #
 # **Question: how steep is the unregularized network?** We measure $\lVert\nabla_x z\rVert$ at
 # the validation points by backpropagating $\partial z/\partial z = 1$ to the input (the
@@ -116,7 +171,7 @@ print("largest |weight| per layer:", [round(float(np.abs(W).max()), 2) for W in 
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 4.5))
-plots.plot_decision_boundary(plain, data.X_train, data.y_train, ax=ax,
+plots.plot_decision_boundary(plain, data.X_train, data.y_train, ax=ax, resolution=100,
                              title=f"no regularization: train {plain_train[1]:.0%}, val {plain_val[1]:.0%}")
 plt.show()
 
@@ -129,8 +184,12 @@ plt.show()
 # $$L = L_\text{data} + \frac{\lambda}{2m}\sum_{l}\lVert W_l\rVert_F^2,\qquad
 #   \lVert W\rVert_F^2 = \sum_{i,j} W_{ij}^2 .$$
 #
-# * $\lambda \ge 0$ sets the strength. Dividing by $m$ puts the penalty on the same
-#   per-example scale as the data loss; the $\tfrac12$ is there so the gradient has no factor 2.
+# * $\lambda \ge 0$ sets the strength; the $\tfrac12$ is there so the gradient has no factor 2.
+# * **$\lambda$ means nothing without $m$.** The data loss is a *mean* over the batch, so its
+#   gradient does not grow or shrink with $m$; the penalty's gradient $\frac{\lambda}{m}W$ does.
+#   With $m$ the batch size, **halving the batch doubles the regularization** for the same
+#   $\lambda$ (batches of 25 instead of 50 pull every weight towards 0 twice as hard, relative
+#   to the data). To change the batch size and keep the regularization, keep $\lambda/m$ fixed.
 # * **Biases are not penalized.** A bias shifts a unit's output; it does not make the function
 #   steeper, so shrinking it buys no smoothness and only costs fit.
 #
@@ -146,13 +205,13 @@ plt.show()
 #   dx = \text{dout}\,W^\top .$$
 #
 # > **Conventions you will meet.** The same idea is written in several ways; the numbers
-# > only carry over once you map them. Here $m$ is the **batch size** (30) and $n$ = 150 the
+# > only carry over once you map them. Here $m$ is the **batch size** (50) and $n$ = 100 the
 # > training-set size.
 # >
 # > | where | the penalty added to the (mean) loss | its gradient | the same as our $\lambda$ when |
 # > |---|---|---|---|
 # > | this course, scikit-learn `MLPClassifier(alpha)` | $\frac{\lambda}{2m}\sum\lVert W\rVert^2$, $m$ = batch size, weights only | $\frac{\lambda}{m}W$ | `alpha` $=\lambda$ (with `batch_size=m`) |
-# > | Andrew Ng's *Deep Learning Specialization* | $\frac{\lambda}{2m}\sum\lVert W\rVert^2$, but $m$ = the **training-set size** (its code trains on the whole set at once) | `dW += lambd / m * W` | $\lambda_\text{Ng} = \lambda \cdot n/m$: the same per-example strength needs a 5× larger $\lambda_\text{Ng}$ here |
+# > | Andrew Ng's *Deep Learning Specialization* | $\frac{\lambda}{2m}\sum\lVert W\rVert^2$, but $m$ = the **training-set size** (its code trains on the whole set at once) | `dW += lambd / m * W` | $\lambda_\text{Ng} = \lambda \cdot n/m$: the same strength needs a 2× larger $\lambda_\text{Ng}$ here |
 # > | *Neural Networks from Scratch* (nnfs) `Layer_Dense(weight_regularizer_l2=c, bias_regularizer_l2=c_b)` | $c\sum w^2$ on the weights **and** $c_b\sum b^2$ on the biases, no ½, no $m$ | `dweights += 2 * c * weights` (and biases likewise) | $c = \lambda/(2m)$, and $c_b = 0$ (we never penalize biases) |
 # > | Keras `kernel_regularizer=regularizers.l2(c)` | $c\sum w^2$, no ½ | $2cW$ | $c = \lambda/(2m)$ |
 # > | PyTorch `SGD(params, weight_decay=wd)` | (none: it changes the update) | adds `wd * p` to every gradient it is given, biases too | `wd` $= \lambda/m$, with the biases in a group with `weight_decay=0` |
@@ -283,7 +342,7 @@ plt.show()
 # With (sub)gradient descent the weights do not land *exactly* on 0: each step moves them
 # by $\text{lr}\cdot\lambda/m$ towards 0, so they end up hovering within about that distance
 # of it. (Solvers that want exact zeros, like scikit-learn's Lasso, apply the soft
-# threshold above as a separate "proximal" step.) Section 7 measures the effect.
+# threshold above as a separate "proximal" step.) Section 8 measures the effect.
 
 # %% [markdown]
 # ## 4. Now the finished version: `L2` and `L1` regularizers
@@ -367,63 +426,74 @@ for name, value in squared_norms.items():
 # else, with the same number $\lambda/m$ giving a very different strength. Adam divides the
 # L2 gradient $(\lambda/m)W$ by the RMS of the weight's gradients, which is tiny for weights
 # the data hardly uses, so those are pulled to zero at nearly the full step size `lr`;
-# AdamW shrinks every weight by the same factor $1 - \text{lr}\cdot\lambda/m = 0.9999$ per
-# step. With SGD you may call it L2 or weight decay; with Adam, say which one you mean.
+# AdamW shrinks every weight by the same factor $1 - \text{lr}\cdot\lambda/m = 1 - 0.01 \cdot 0.006
+# = 0.99994$ per step. With SGD you may call it L2 or weight decay; with Adam, say which one you mean.
 # (AdamW is the usual choice with Adam; the course's recipe is plain SGD.)
 
 # %% [markdown]
-# ## 5. Choosing λ on validation data, over five seeds
+# ## 5. Choosing λ on validation data, and a fair comparison
 #
-# Train once per value of $\lambda$ on a log grid and per seed, score each model on the
-# **validation** set (data loss and accuracy, no penalty), and keep the $\lambda$ with the
-# lowest validation loss averaged over the seeds: the course's one selection criterion.
-# $\lambda = 0$ is the baseline of notebook 00 (same seeds, same numbers). The test set
-# stays untouched until the chosen model is scored, once.
+# Train once per value of $\lambda$ on a log grid and per (draw, seed), score each model on the
+# **validation** split (data loss and accuracy, no penalty), and keep the $\lambda$ with the
+# lowest validation loss averaged over the runs: the course's one selection criterion.
+# $\lambda = 0$ is the baseline of notebook 00. The test split stays untouched until the
+# chosen model is scored, once.
 
 # %%
-LAMBDAS = [0.03, 0.1, 0.3, 1.0]
-models = {}  # (lambd, seed) -> trained model, for the plots
+L2_LAMBDAS = [0.1, 0.3, 1.0]
+CONFIGS = {"none": None, **{f"L2 {lam:g}": L2(lam) for lam in L2_LAMBDAS}}
+bayes_scores = {draw: {split: datasets.noisy_moons_bayes_scores(getattr(splits(draw), f"X_{split}"),
+                                                                 getattr(splits(draw), f"y_{split}"))
+                       for split in ("train", "val", "test")} for draw in DRAWS}
 
 
-def l2_sweep(lambd):
-    """A run_seeds function: train with L2(lambd) (none for 0) and score on train / validation."""
-    def run(streams):
-        model, _ = train_moons_mlp(data, streams, regularizer=L2(lambd) if lambd else None, validation=False)
-        models[lambd, streams.seed] = model
-        (train_loss, train_acc), (val_loss, val_acc) = scores(model)
+def near_zero_share(model, tolerance=0.01):
+    """Share of all weights (biases excluded) with |w| < tolerance."""
+    w = np.concatenate([W.ravel() for W in model.weights()])
+    return float(np.mean(np.abs(w) < tolerance))
+
+
+def validation_run(name, regularizer):
+    """A run_grid function: train `name` (cached) and score it on the training and validation splits."""
+    def run(draw, streams):
+        model = fit_config(name, regularizer, draw, streams)
+        (train_loss, train_acc), (val_loss, val_acc) = scores(model, splits(draw))
         return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-                "gap": train_acc - val_acc, "median_slope": float(np.median(input_slopes(model, data.X_val)))}
+                "gap": train_acc - val_acc, "median_slope": float(np.median(input_slopes(model, splits(draw).X_val))),
+                "near_zero": near_zero_share(model), "bayes_train_acc": bayes_scores[draw]["train"][1]}
     return run
 
 
-l2_results = {lambd: run_seeds(l2_sweep(lambd), MOONS_SEEDS, desc=f"lambda = {lambd:g}") for lambd in [0.0] + LAMBDAS}
-print(results_table({f"lambda = {lambd:g}": rows for lambd, rows in l2_results.items()},
-                    ["train_acc", "val_acc", "gap", "train_loss", "val_loss"], percent=["train_acc", "val_acc", "gap"]))
-mean_val_loss = {lambd: summarize([r["val_loss"] for r in rows])[0] for lambd, rows in l2_results.items()}
-best_lambda = min(mean_val_loss, key=mean_val_loss.get)
-print(f"chosen on the mean validation loss: lambda = {best_lambda:g} (notebook 04 uses it: MOONS_LAMBD = {MOONS_LAMBD})")
+sweep = {name: run_grid(validation_run(name, reg), CELLS, desc=name) for name, reg in CONFIGS.items()}
+print(results_table(sweep, ["train_acc", "val_acc", "gap", "train_loss", "val_loss"],
+                    percent=["train_acc", "val_acc", "gap"]))
+mean_val_loss = {name: summarize([r["val_loss"] for r in rows])[0] for name, rows in sweep.items()}
+chosen = min(mean_val_loss, key=mean_val_loss.get)
+best_lambda = 0.0 if chosen == "none" else CONFIGS[chosen].lambd
+print(f"chosen on the mean validation loss: {chosen} (notebook 04 uses MOONS_LAMBD = {MOONS_LAMBD})")
 
 # %% [markdown]
 # **Question: which λ generalizes best, and what happens on either side?** Means over the
-# five seeds. Left of the best value the model still memorizes (low training loss, high
-# validation loss); right of it the penalty wins and both losses rise together
-# (underfitting). Dotted lines: λ = 0; dash-dotted: the Bayes-optimal rule of notebook 00
-# on the same validation points, the best any model can do.
+# runs. Left of the best value the model still overfits (low training loss, high validation
+# loss); right of it the penalty wins and both losses rise together (underfitting). Dotted
+# lines: λ = 0; dash-dotted: the Bayes-optimal rule of notebook 00 on the same validation
+# points (averaged over the draws), the best any model can do.
 
 # %%
-def mean_of(lambd, key):
-    return summarize([r[key] for r in l2_results[lambd]])[0]
+def mean_of(name, key):
+    return summarize([r[key] for r in sweep[name]])[0]
 
 
-bayes_val = dict(zip(("loss", "accuracy"), datasets.noisy_moons_bayes_scores(data.X_val, data.y_val)))
+bayes_val = {"loss": np.mean([bayes_scores[d]["val"][0] for d in DRAWS]),
+             "accuracy": np.mean([bayes_scores[d]["val"][1] for d in DRAWS])}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, metric, keys in [(axes[0], "loss", ("train_loss", "val_loss")), (axes[1], "accuracy", ("train_acc", "val_acc"))]:
-    scores_by_label = {f"train {metric}": [mean_of(lam, keys[0]) for lam in LAMBDAS],
-                       f"validation {metric}": [mean_of(lam, keys[1]) for lam in LAMBDAS]}
-    plots.plot_validation_curve(LAMBDAS, scores_by_label, ax=ax, ylabel=f"{metric} (mean over seeds)",
-                                best=best_lambda,
-                                baseline={f"train {metric}": mean_of(0.0, keys[0]),
-                                          f"validation {metric}": mean_of(0.0, keys[1])},
+    scores_by_label = {f"train {metric}": [mean_of(f"L2 {lam:g}", keys[0]) for lam in L2_LAMBDAS],
+                       f"validation {metric}": [mean_of(f"L2 {lam:g}", keys[1]) for lam in L2_LAMBDAS]}
+    plots.plot_validation_curve(L2_LAMBDAS, scores_by_label, ax=ax, ylabel=f"{metric} (mean over runs)",
+                                best=best_lambda or None,
+                                baseline={f"train {metric}": mean_of("none", keys[0]),
+                                          f"validation {metric}": mean_of("none", keys[1])},
                                 title=f"{metric} against the L2 strength")
     ax.axhline(bayes_val[metric], color="k", linestyle="-.", linewidth=1,
                label=f"Bayes rule on the validation split ({bayes_val[metric]:.3g})")
@@ -431,37 +501,93 @@ for ax, metric, keys in [(axes[0], "loss", ("train_loss", "val_loss")), (axes[1]
 plt.show()
 
 # %% [markdown]
-# Seed by seed, against the baseline (the pairs share initial weights and batches):
+# ### The fair comparison, on the test set (once)
+#
+# A fixed budget of 200 epochs is not the only way to train the baseline. Each of its runs
+# also kept the weights of its **best validation epoch**: the unregularized network
+# early-stopped, with the stopping epoch chosen on the same validation split that chose
+# $\lambda$. A gain that only beats the baseline at the end of its budget could be a gain
+# any early stop would have given. So L2 at the chosen λ meets both baselines on the test
+# points, scored once, next to the Bayes rule's score on the same points.
 
 # %%
-for key in ("val_acc", "val_loss", "gap"):
-    print(compare_paired(l2_results[best_lambda], l2_results[0.0], key, names=(f"L2 {best_lambda:g}", "none"),
-                         lower_is_better=key != "val_acc"))
+def test_rows(model_of):
+    """[{draw, seed, test_loss, test_acc}] of model_of(draw, seed) on every run's test split."""
+    rows = []
+    for draw, seed in CELLS:
+        loss, acc = evaluate(model_of(draw, seed), loss_fn, splits(draw).X_test, splits(draw).y_test)
+        rows.append({"draw": draw, "seed": seed, "test_loss": loss, "test_acc": acc})
+    return rows
+
+
+L2_NAME = f"L2 {best_lambda:g}"
+test = {"none, end of training": test_rows(lambda d, s: models["none", d, s]),
+        "none, best epoch": test_rows(lambda d, s: best_epoch_models[d, s]),
+        L2_NAME: test_rows(lambda d, s: models[chosen, d, s])}
+print(results_table(test, ["test_loss", "test_acc"], percent=["test_acc"]))
+print(f"Bayes rule on the same test points: loss {np.mean([bayes_scores[d]['test'][0] for d in DRAWS]):.3f}, "
+      f"accuracy {np.mean([bayes_scores[d]['test'][1] for d in DRAWS]):.1%}")
+versus = {(metric, base): compare_paired(test[L2_NAME], test[base], metric, names=(L2_NAME, base))
+          for metric in ("test_loss", "test_acc") for base in ("none, end of training", "none, best epoch")}
+bootstrap_rng = held.rng("bootstrap")
+for (metric, base), comparison in versus.items():
+    low, high = comparison.bootstrap_interval(rng=bootstrap_rng)
+    print(f"{comparison}\n    95% bootstrap interval of the mean difference (resampling draws): [{low:+.4f}, {high:+.4f}]")
 
 # %% [markdown]
-# The test set, touched once, for the chosen λ (and the baseline, for comparison), next to
-# the Bayes-optimal rule's score on the same test points:
+# **Question: does the effect hold on every data draw?** The difference L2 − (the baseline
+# at its best epoch) on every run: one column per draw, a dot per seed.
 
 # %%
-bayes_test_loss, bayes_test_acc = datasets.noisy_moons_bayes_scores(data.X_test, data.y_test)
-print(f"Bayes rule: test loss {bayes_test_loss:.3f}, test accuracy {bayes_test_acc:.1%}")
-for lambd in (0.0, best_lambda):
-    test = [evaluate(models[lambd, seed], loss_fn, data.X_test, data.y_test) for seed in MOONS_SEEDS]
-    loss_mean, loss_sd = summarize([t[0] for t in test])
-    acc_mean, acc_sd = summarize([t[1] for t in test])
-    print(f"lambda = {lambd:g}: test loss {loss_mean:.3f} ± {loss_sd:.3f}, test accuracy {acc_mean:.1%} ± {acc_sd:.1%}")
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+plots.plot_effect_by_draw(versus["test_loss", "none, best epoch"], ax=axes[0], title="test loss")
+plots.plot_effect_by_draw(versus["test_acc", "none, best epoch"], ax=axes[1], title="test accuracy", percent=True)
+plt.show()
 
 # %% [markdown]
-# **Question: did the boundary stop chasing single training points?** Same initial
-# weights, same batches; the only difference is the penalty. (First seed.)
+# **Where L2 hurts.** Too strong a penalty wins over the data: at λ = 1 the network can no
+# longer fit even the pattern every point follows.
 
 # %%
-best = models[best_lambda, SEED]
-best_train, best_val = scores(best)
+too_strong = compare_paired(sweep["L2 1"], sweep[f"L2 {MOONS_LAMBD:g}"], "val_acc", names=("L2 1", f"L2 {MOONS_LAMBD:g}"))
+print(too_strong)
+print(compare_paired(sweep["L2 1"], sweep["none"], "val_acc", names=("L2 1", "none")))
+print(f"training accuracy at L2 1: {mean_of('L2 1', 'train_acc'):.1%}, the Bayes rule's on the same points: "
+      f"{mean_of('L2 1', 'bayes_train_acc'):.1%} (λ = 0: {mean_of('none', 'train_acc'):.1%})")
+
+# %% [markdown]
+# What these numbers say (they are recomputed for every held-out seed; the sentences below
+# describe what held on the values we measured, `evidence/README.md`):
+#
+# * Against the network **at the end of its budget**, L2 wins clearly in test **loss**, on
+#   (nearly) every run and every draw: the penalty keeps the logits small, so it cures the
+#   overconfidence of notebook 00.
+# * In test **accuracy** the gain is small: about a point, and on some draws none at all.
+# * Against the **fair baseline**, the same network at its best validation epoch, L2 at
+#   the chosen λ is about even, in loss and in accuracy, with the difference going either
+#   way from draw to draw. On 100 noisy points, choosing when to stop on the validation
+#   split buys about what choosing λ on it buys. What L2 adds is that the *end* of training
+#   is safe: the result no longer depends on stopping at the right epoch, the boundary is
+#   smooth (section 6), and it combines with early stopping (notebook 04).
+# * **Too much L2 hurts**: at λ = 1 the training accuracy falls below the Bayes rule's own
+#   score on the training points (underfitting), and the validation accuracy falls clearly
+#   below that of λ = 0.3 and, on most draws, below the unregularized network's.
+#
+# The choice itself moves a little with the data: on most held-out values the validation
+# loss picks λ = 0.3 (`MOONS_LAMBD`, what notebook 04 uses), on some λ = 1, within a few
+# thousandths of the loss at 0.3.
+#
+# ## 6. Did the boundary stop chasing single training points?
+#
+# Same initial weights, same batches; the only difference is the penalty (draw 1, first seed).
+
+# %%
+best = models[chosen, DRAW, SEED]
+best_train, best_val = scores(best, data)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
-plots.plot_decision_boundary(plain, data.X_train, data.y_train, ax=axes[0],
+plots.plot_decision_boundary(plain, data.X_train, data.y_train, ax=axes[0], resolution=100,
                              title=f"λ = 0: train {plain_train[1]:.0%}, val {plain_val[1]:.0%}")
-plots.plot_decision_boundary(best, data.X_train, data.y_train, ax=axes[1],
+plots.plot_decision_boundary(best, data.X_train, data.y_train, ax=axes[1], resolution=100,
                              title=f"L2, λ = {best_lambda:g}: train {best_train[1]:.0%}, val {best_val[1]:.0%}")
 plt.show()
 
@@ -473,9 +599,12 @@ best_slopes = input_slopes(best, data.X_val)
 for name, model, slopes in [("λ = 0", plain, plain_slopes), (f"λ = {best_lambda:g}", best, best_slopes)]:
     print(f"{name:8s}: median slope {np.median(slopes):6.1f}, 90th percentile {np.percentile(slopes, 90):6.1f}, "
           f"||W1|| ||W2|| ||W3|| = {spectral_norm_product(model):8.1f}")
+slope_ratio = [r2["median_slope"] / r0["median_slope"] for r2, r0 in zip(sweep[chosen], sweep["none"])]
+print(f"median slope with L2 / without, over the {len(CELLS)} runs: "
+      f"{np.round(sorted(slope_ratio), 2).tolist()}")
 
 # %% [markdown]
-# ## 6. Why do so many weights end near zero?
+# ## 7. Why do so many weights end near zero?
 #
 # Look again at one SGD step with the L2 term:
 # $W \leftarrow (1 - \text{lr}\,\lambda/m)\,W - \text{lr}\,\nabla L_\text{data}$. A weight the data
@@ -485,29 +614,29 @@ for name, model, slopes in [("λ = 0", plain, plain_slopes), (f"λ = {best_lambd
 # $(1 - \text{lr}\,\lambda/m)^T$ times its initial value. Weights the data use a little decay
 # almost as fast. Only the weights the data keep pushing stay large.
 #
-# **Question: how much has each weight shrunk?** For the chosen λ (first seed), the ratio
-# $|w_T| / |w_0|$ of every weight to its own initial value, on a log scale; the dashed line
-# is the pure decay $(1 - \text{lr}\,\lambda/m)^T$.
+# **Question: how much has each weight shrunk?** For the chosen λ (draw 1, first seed), the
+# ratio $|w_T| / |w_0|$ of every weight to its own initial value, on a log scale; the dashed
+# line is the pure decay $(1 - \text{lr}\,\lambda/m)^T$.
 
 # %%
-steps = MOONS_EPOCHS * (len(data.X_train) // MOONS_BATCH_SIZE)
+steps = MOONS_EPOCHS * (MOONS_N_TRAIN // MOONS_BATCH_SIZE)
 pure_decay = (1 - MOONS_LR * best_lambda / MOONS_BATCH_SIZE) ** steps
 print(f"{steps} steps, each multiplying by 1 - lr*lambda/m = {1 - MOONS_LR * best_lambda / MOONS_BATCH_SIZE:.4f}: "
       f"pure decay {pure_decay:.3f}")
 
 
-def shrink_ratios(lambd, seed):
-    """|w_T| / |w_0| for every weight (flattened, per layer) of the model trained with L2(lambd) from seed."""
+def shrink_ratios(name, draw, seed):
+    """|w_T| / |w_0| for every weight (per layer) of the model `name` trained on (draw, seed)."""
     initial = moons_mlp(rng=seed_streams(seed).init).weights()  # the same draws as the trained model's start
-    return [np.abs(w) / np.abs(w0) for w, w0 in zip(models[lambd, seed].weights(), initial)]
+    return [np.abs(w) / np.abs(w0) for w, w0 in zip(models[name, draw, seed].weights(), initial)]
 
 
 fig, ax = plt.subplots(figsize=(7, 4))
 bins = np.linspace(-3.5, 1.5, 101)
-for layer, ratio in enumerate(shrink_ratios(best_lambda, SEED)):
+for layer, ratio in enumerate(shrink_ratios(chosen, DRAW, SEED)):
     ax.hist(np.log10(ratio.ravel()), bins=bins, histtype="step", linewidth=1.5, label=f"W{layer + 1} {ratio.shape}")
-ax.hist(np.log10(np.concatenate([r.ravel() for r in shrink_ratios(0.0, SEED)])), bins=bins, histtype="step",
-        color="0.5", linestyle=":", label="λ = 0, all layers")
+ax.hist(np.log10(np.concatenate([r.ravel() for r in shrink_ratios("none", DRAW, SEED)])), bins=bins,
+        histtype="step", color="0.5", linestyle=":", label="λ = 0, all layers")
 ax.axvline(np.log10(pure_decay), color="k", linestyle="--", label=f"pure decay {pure_decay:.3f}")
 ax.set_xlabel(r"$\log_{10}(|w_T| / |w_0|)$")
 ax.set_ylabel("number of weights")
@@ -516,189 +645,279 @@ ax.legend(fontsize=8)
 plt.show()
 
 
-def decayed_shares(seed):
-    """(share of all weights within 1% of the pure decay, median shrink ratio of W2 / pure decay)."""
-    ratios = shrink_ratios(best_lambda, seed)
-    every = np.concatenate([r.ravel() for r in ratios])
-    return float(np.mean(np.abs(every / pure_decay - 1) < 0.01)), float(np.median(ratios[1]) / pure_decay)
+def decayed_share(draw, seed):
+    """Share of all weights whose shrink ratio is within 1% of the pure decay."""
+    every = np.concatenate([r.ravel() for r in shrink_ratios(chosen, draw, seed)])
+    return float(np.mean(np.abs(every / pure_decay - 1) < 0.01))
 
 
-decay_stats = {seed: decayed_shares(seed) for seed in MOONS_SEEDS}
-for seed, (exact, middle) in decay_stats.items():
-    print(f"seed {seed}: {exact:.1%} of the weights shrank by exactly the pure decay (within 1%); "
-          f"median shrink of W2 = {middle:.2f} x the pure decay")
+decay_shares = [decayed_share(draw, seed) for draw, seed in CELLS]
+print(f"share of the weights that shrank by exactly the pure decay (within 1%), per run: "
+      f"{np.round(decay_shares, 3).tolist()}")
 
 # %% [markdown]
 # A spike sits exactly on the dashed line: weights no training point ever used, which
-# decayed by $(1-\text{lr}\,\lambda/m)^T$ and nothing else. Most of the middle layer's
-# $128 \times 128$ weights sit just right of it: the data use them so little that the decay
-# wins. Two hidden layers of 128 units are far more than two moons need, and L2 quietly
-# switches off what the data do not ask for. With λ = 0 (grey) nothing shrinks: every
-# weight keeps its random initial size, used or not.
+# decayed by $(1-\text{lr}\,\lambda/m)^T$ and nothing else (how many varies from run to run:
+# it depends on how many hidden units the initial weights left switched off). Many of the
+# middle layer's $32 \times 32$ weights sit close around it: the data use them so little that
+# the decay wins. L2 quietly switches off what the data do not ask for. With λ = 0 (grey)
+# nothing shrinks: every weight keeps its random initial size, used or not.
 
 # %% [markdown]
-# ## 7. L1: shrink to zero
+# ## 8. L1: shrink to zero
 #
-# The same recipe with `L1`: two strengths around the best L2 value, over the same seeds,
-# the better by mean validation loss. Then we compare the weights of the three chosen models.
+# The same recipe with `L1`: two strengths, chosen between by the mean validation loss. To
+# save time these runs use the first seed of each draw only. Then we compare the weights of
+# the chosen models.
 
 # %%
 L1_LAMBDAS = [0.1, 0.3]
-
-
-def l1_sweep(lambd):
-    def run(streams):
-        model, _ = train_moons_mlp(data, streams, regularizer=L1(lambd), validation=False)
-        models["L1", lambd, streams.seed] = model
-        (train_loss, train_acc), (val_loss, val_acc) = scores(model)
-        return {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss}
-    return run
-
-
-l1_results = {lambd: run_seeds(l1_sweep(lambd), MOONS_SEEDS, desc=f"L1 {lambd:g}") for lambd in L1_LAMBDAS}
-print(results_table({f"L1 {lambd:g}": rows for lambd, rows in l1_results.items()}, ["train_acc", "val_acc", "val_loss"],
-                    percent=["train_acc", "val_acc"]))
-best_l1_lambda = min(L1_LAMBDAS, key=lambda lambd: summarize([r["val_loss"] for r in l1_results[lambd]])[0])
-print(f"chosen: L1 lambda = {best_l1_lambda:g}")
+L1_CELLS = [next(cell for cell in CELLS if cell[0] == draw) for draw in DRAWS]  # the first seed of each draw
+l1_sweep = {f"L1 {lam:g}": run_grid(validation_run(f"L1 {lam:g}", L1(lam)), L1_CELLS, desc=f"L1 {lam:g}")
+            for lam in L1_LAMBDAS}
+print(results_table(l1_sweep, ["train_acc", "val_acc", "val_loss", "near_zero"],
+                    percent=["train_acc", "val_acc", "near_zero"]))
+l1_mean_val_loss = {name: summarize([r["val_loss"] for r in rows])[0] for name, rows in l1_sweep.items()}
+l1_chosen = min(l1_mean_val_loss, key=l1_mean_val_loss.get)
+best_l1_lambda = float(l1_chosen.split()[1])
+l1_choice = compare_paired(l1_sweep["L1 0.1"], l1_sweep["L1 0.3"], "val_loss", names=("L1 0.1", "L1 0.3"))
+l1_low, l1_high = l1_choice.bootstrap_interval(rng=bootstrap_rng)
+l1_tie = l1_low <= 0 <= l1_high
+print(l1_choice)
+print(f"95% bootstrap interval of the difference: [{l1_low:+.4f}, {l1_high:+.4f}]: "
+      + ("a tie within noise; the choice between the two is a coin toss" if l1_tie else "a real difference"))
+print(f"chosen: {l1_chosen}")
 
 # %% [markdown]
+# Is the choice real? When the interval of the paired difference contains 0, the two
+# strengths are **tied within noise**: the lower mean is luck, and either is a fine choice.
+# On the values we designed with, the two were often that close.
+#
 # **Question: how are the weights distributed?** Left: all weights, counts on a log scale.
-# Right: a zoom on $|w| < 0.05$. L2 pulls the whole distribution in (section 6); L1 piles
+# Right: a zoom on $|w| < 0.05$. L2 pulls the whole distribution in (section 7); L1 piles
 # nearly all weights into a spike at zero (of width about $\text{lr}\cdot\lambda/m$) and
-# leaves a few large ones. (First seed.)
+# leaves a few large ones. (Draw 1, first seed.)
 
 # %%
-NEAR_ZERO = 0.01
-best_l1 = models["L1", best_l1_lambda, SEED]
+best_l1 = models[l1_chosen, DRAW, SEED]
 weights_by_name = {"λ = 0": plain.weights(), f"L2, λ = {best_lambda:g}": best.weights(),
                    f"L1, λ = {best_l1_lambda:g}": best_l1.weights()}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-plots.plot_weight_histograms(weights_by_name, ax=axes[0], log=True, bins=80, value_range=(-1.5, 1.5),
+plots.plot_weight_histograms(weights_by_name, ax=axes[0], log=True, bins=80, value_range=(-2, 2),
                              title="all weights (log counts)")
 plots.plot_weight_histograms(weights_by_name, ax=axes[1], bins=50, value_range=(-0.05, 0.05),
                              title="zoom: |w| < 0.05")
 plt.show()
 
-
-def near_zero_share(model):
-    w = np.concatenate([W.ravel() for W in model.weights()])
-    return float(np.mean(np.abs(w) < NEAR_ZERO))
-
-
-shares = {name: [near_zero_share(models[key + (seed,)]) for seed in MOONS_SEEDS]
-          for name, key in [("λ = 0", (0.0,)), ("L2", (best_lambda,)), ("L1", ("L1", best_l1_lambda))]}
+shares = {name: [near_zero_share(models[key, d, s]) for d, s in L1_CELLS]
+          for name, key in [("λ = 0", "none"), ("L2", chosen), ("L1", l1_chosen)]}
 for name, values in shares.items():
-    mean, sd = summarize(values)
-    print(f"share of weights with |w| < {NEAR_ZERO}: {name:6s} {mean:.1%} ± {sd:.1%}")
+    print(f"share of weights with |w| < 0.01: {name:6s} {np.round(values, 3).tolist()}")
 
 # %% [markdown]
-# ## 8. Cross-check: scikit-learn's `alpha` is our λ
+# ## 9. L1 and L2 together: the elastic net (Keras's `L1L2`)
+#
+# Nothing stops you from adding both penalties:
+#
+# $$L = L_\text{data} + \frac{\lambda_1}{m}\sum_l\sum_{ij}|W_{l,ij}| + \frac{\lambda_2}{2m}\sum_l\lVert W_l\rVert^2,
+#   \qquad \frac{\partial}{\partial W}(\text{penalty}) = \frac{\lambda_1}{m}\operatorname{sign}(W) + \frac{\lambda_2}{m}W .$$
+#
+# On the one weight of section 3 (data pull towards $a$, loss $\tfrac12(w-a)^2$, strengths
+# $c_1$ and $c_2$) the minimum is $w = \operatorname{sign}(a)\max(|a| - c_1, 0)/(1 + c_2)$: the L1
+# soft threshold first (small weights become exactly 0), then the L2 shrink (the survivors
+# are scaled down, the large ones by the most in absolute terms). `coursekit.regularization.L1L2(l1_lambd,
+# l2_lambd)` is exactly `L1(l1_lambd)` plus `L2(l2_lambd)`, term by term.
+#
+# > **Conventions you will meet**, with $m$ the batch size our loss averages over:
+# >
+# > | where | the penalty added to the (mean) loss | the same as our `L1L2(λ1, λ2)` when |
+# > |---|---|---|
+# > | this course `L1L2(l1_lambd, l2_lambd)` | $\frac{\lambda_1}{m}\sum\lvert w\rvert + \frac{\lambda_2}{2m}\sum w^2$, weights only | — |
+# > | Keras `kernel_regularizer=regularizers.L1L2(l1=c1, l2=c2)` | $c_1\sum\lvert w\rvert + c_2\sum w^2$ per kernel, no ½ | $c_1 = \lambda_1/m$, $c_2 = \lambda_2/(2m)$ |
+# > | scikit-learn `ElasticNet(alpha, l1_ratio)`, `SGDClassifier(penalty="elasticnet", alpha=…, l1_ratio=…)` | $\alpha\,\rho\sum\lvert w\rvert + \frac{\alpha(1-\rho)}{2}\sum w^2$ with $\rho$ = `l1_ratio` | $\alpha = (\lambda_1+\lambda_2)/m$, $\rho = \lambda_1/(\lambda_1+\lambda_2)$ |
+# > | PyTorch | add `l1/m * sum(W.abs().sum() …) + l2/(2*m) * sum((W**2).sum() …)` to the loss | `l1` = $\lambda_1$, `l2` = $\lambda_2$ |
+# >
+# > `l1_ratio = 1` is pure L1 (Lasso), `0` pure L2 (ridge). scikit-learn's linear models
+# > have no hidden layers, but the penalty is the same function of the weights.
+#
+# **Question: does the combination keep L1's zeros and L2's small large weights?** One run
+# (draw 1, first seed) with both strengths chosen above, against the pure L1 and pure L2 runs
+# of the same draw and seed. First the numbers: the penalty is the sum of the two, and
+# Keras's formula under the mapping gives the same value.
+
+# %%
+from coursekit.regularization import L1L2
+
+both = L1L2(best_l1_lambda, best_lambda)
+elastic = fit_config("L1L2", both, DRAW, seed_streams(SEED))
+m = MOONS_BATCH_SIZE
+keras_l1, keras_l2 = best_l1_lambda / m, best_lambda / (2 * m)  # regularizers.L1L2(l1=..., l2=...)
+keras_value = sum(keras_l1 * np.sum(np.abs(W.astype(np.float64))) + keras_l2 * np.sum(W.astype(np.float64) ** 2)
+                  for W in elastic.weights())
+print(f"{both}: penalty {both.penalty(elastic, m):.6f} = L1 part {L1(best_l1_lambda).penalty(elastic, m):.6f} "
+      f"+ L2 part {L2(best_lambda).penalty(elastic, m):.6f}")
+print(f"Keras L1L2(l1={keras_l1:g}, l2={keras_l2:g}) on the same kernels: {keras_value:.6f}")
+print(f"scikit-learn: alpha = {(best_l1_lambda + best_lambda) / m:g}, "
+      f"l1_ratio = {best_l1_lambda / (best_l1_lambda + best_lambda):g}")
+
+
+def weight_summary(model):
+    """(share of |w| < 0.01, sum of squared weights) over all weights; the sum is dominated by the large ones."""
+    w = np.concatenate([W.ravel() for W in model.weights()]).astype(np.float64)
+    return float(np.mean(np.abs(w) < 0.01)), float(np.sum(w ** 2))
+
+
+trio = {f"L1, λ = {best_l1_lambda:g}": best_l1, f"L1L2({best_l1_lambda:g}, {best_lambda:g})": elastic,
+        f"L2, λ = {best_lambda:g}": best}
+fig, ax = plt.subplots(figsize=(7, 4))
+plots.plot_weight_histograms({name: model.weights() for name, model in trio.items()}, ax=ax, log=True, bins=80,
+                             value_range=(-2, 2), title="L1, L1 + L2, L2: all weights (log counts)")
+plt.show()
+summaries = {name: weight_summary(model) for name, model in trio.items()}
+for name, (near_zero, squares) in summaries.items():
+    print(f"{name:16s}: |w| < 0.01 for {near_zero:.1%} of the weights; sum of squared weights {squares:6.2f}")
+
+# %% [markdown]
+# The combination keeps L1's spike at zero (almost all weights switched off, where L2
+# alone leaves most of them merely small) and pulls in the few large weights L1 leaves alone:
+# its sum of squared weights, which the large weights dominate, is well below pure L1's. That is the elastic net's purpose in linear
+# models too: sparse like the Lasso, but stable when inputs are correlated, as ridge is.
+
+# %% [markdown]
+# ## 10. Cross-check: scikit-learn's `alpha` is our λ
 #
 # scikit-learn's `MLPClassifier` adds `alpha / (2 n) * sum ||W||^2` to the mean log-loss,
 # with `n` the number of examples in the batch: our penalty with $\lambda$ = `alpha`, $m = n$.
 # With `solver="sgd"` or `"adam"` and `batch_size=m`, `alpha` *is* our λ. The default
-# `solver="lbfgs"` uses the whole training set ($n = 150$) as one batch, so the objective our
-# SGD minimizes (with $m = 30$) corresponds to `alpha = λ * 150 / 30` (the same mapping as
+# `solver="lbfgs"` uses the whole training set ($n = 100$) as one batch, so the objective our
+# SGD minimizes (with $m = 50$) corresponds to `alpha = λ * 100 / 50` (the same mapping as
 # for Ng's $\lambda$, whose $m$ is the training-set size too).
 #
 # First an exact check: rebuild sklearn's network in coursekit (its `coefs_[l]` have our
 # `(in, out)` layout) and recompute its final loss `loss_` as data loss + `l2_penalty`.
 # (scikit-learn's matrix products may use several threads; on a busy machine spinning
-# threads slow them down many times, so we give them one, as `fit` does.)
+# threads slow them down many times, so we give them one, as `fit` does.) `MLPClassifier`
+# needs SciPy, which takes very long to load in the browser, so under the browser budget
+# this check is skipped; it runs in JupyterLab and Colab.
 
 # %%
-import warnings
-
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_limits
-
 from coursekit.layers import Dense, ReLU
 from coursekit.model import Sequential
 
-n_train = len(data.X_train)
-X_train64, X_val64 = data.X_train.astype(np.float64), data.X_val.astype(np.float64)
-sk_models = {}
-alpha_best = best_lambda * n_train / MOONS_BATCH_SIZE
-with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
-    warnings.simplefilter("ignore", ConvergenceWarning)  # 100 iterations are enough to make the point
-    for name, alpha in [("alpha = 0", 0.0), (f"alpha = λ·n/m = {alpha_best:g}", alpha_best)]:
-        sk_models[name] = MLPClassifier(hidden_layer_sizes=(128, 128), alpha=alpha, solver="lbfgs", max_iter=100,
-                                        random_state=SEED).fit(X_train64, data.y_train)
 
-sk = list(sk_models.values())[-1]  # the regularized one
-rng = np.random.default_rng(SEED)  # the initial weights are overwritten below
-rebuilt = Sequential(Dense(2, 128, rng=rng, dtype=np.float64), ReLU(), Dense(128, 128, rng=rng, dtype=np.float64),
-                     ReLU(), Dense(128, 1, rng=rng, dtype=np.float64))
-for layer, W, b in zip(rebuilt.layers[::2], sk.coefs_, sk.intercepts_):
-    layer.params["W"][...], layer.params["b"][...] = W, b
-ours = loss_fn(rebuilt.predict(X_train64), data.y_train)[0] + l2_penalty(sk.coefs_, sk.alpha, n_train)
-sk_loss_error = abs(ours - sk.loss_) / sk.loss_
-print(f"sklearn loss_ = {sk.loss_:.10f}; our data loss + l2_penalty(coefs_, alpha, m={n_train}) = {ours:.10f}")
+def sklearn_loss_check(data, lambd, seed):
+    """Fit MLPClassifier(alpha = lambd * n / m, lbfgs); relative error of our loss + l2_penalty vs its loss_."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    n_train = len(data.X_train)
+    X_train64 = data.X_train.astype(np.float64)
+    alpha = lambd * n_train / MOONS_BATCH_SIZE
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 50 iterations are enough to make the point
+        sk = MLPClassifier(hidden_layer_sizes=(32, 32), alpha=alpha, solver="lbfgs", max_iter=50,
+                           random_state=seed).fit(X_train64, data.y_train)
+    rng = np.random.default_rng(seed)  # the initial weights are overwritten below
+    rebuilt = Sequential(Dense(2, 32, rng=rng, dtype=np.float64), ReLU(), Dense(32, 32, rng=rng, dtype=np.float64),
+                         ReLU(), Dense(32, 1, rng=rng, dtype=np.float64))
+    for layer, W, b in zip(rebuilt.layers[::2], sk.coefs_, sk.intercepts_):
+        layer.params["W"][...], layer.params["b"][...] = W, b
+    ours = loss_fn(rebuilt.predict(X_train64), data.y_train)[0] + l2_penalty(sk.coefs_, sk.alpha, n_train)
+    print(f"MLPClassifier(alpha = λ·n/m = {alpha:g}, solver='lbfgs'): loss_ = {sk.loss_:.10f}; "
+          f"our data loss + l2_penalty(coefs_, alpha, m={n_train}) = {ours:.10f}")
+    return abs(ours - sk.loss_) / sk.loss_
+
+
+sk_loss_error = None if BROWSER else sklearn_loss_check(data, best_lambda, SEED)
+if BROWSER:
+    print("skipped under the browser budget: MLPClassifier needs SciPy")
 
 # %% [markdown]
-# And the same lesson from scikit-learn's own training: the penalty narrows the gap.
-
-# %%
-for name, model in sk_models.items():
-    tr, va = model.score(X_train64, data.y_train), model.score(X_val64, data.y_val)
-    print(f"sklearn {name:22s}: train accuracy {tr:.1%}, validation accuracy {va:.1%}, gap {tr - va:+.1%}")
-
-# %% [markdown]
-# ## 9. The lesson's claims, checked
+# ## 11. The lesson's claims, checked
 #
-# If a change to the course breaks the story told above, this cell fails (and so does
-# the test suite). The claims about the chosen λ are checked on each of the five seeds.
+# If a change to the course breaks the story told above, this cell fails (and so does the
+# test suite). The claims rest on the paired runs over several data draws, stated as counts
+# or averages so that bad luck alone breaks them less than about once in 100 held-out values
+# (designed on other values, measured on fresh ones: `evidence/README.md`).
 
 # %% tags=["claims"]
-none_rows, best_rows = l2_results[0.0], l2_results[best_lambda]
-print("mean validation loss per lambda:", {f"{k:g}": round(v, 4) for k, v in mean_val_loss.items()})
-for plain_row, best_row in zip(none_rows, best_rows):
-    print(f"seed {best_row['seed']}: gap {best_row['gap']:.3f} vs {plain_row['gap']:.3f} at lambda = 0; "
-          f"val accuracy {best_row['val_acc']:.3f} vs {plain_row['val_acc']:.3f}; "
-          f"median slope {best_row['median_slope']:.2f} vs {plain_row['median_slope']:.2f}; "
-          f"pure decay share {decay_stats[best_row['seed']][0]:.3f}, W2 {decay_stats[best_row['seed']][1]:.2f}x")
-print("near-zero shares:", {name: [round(v, 3) for v in values] for name, values in shares.items()})
-print(f"weight differences: {[f'{d:.1e}' for d in differences.values()]}; sklearn relative error {sk_loss_error:.1e}")
-assert best_lambda > 0, "validation data should choose some regularization"
-assert best_lambda == MOONS_LAMBD, "the lambda notebook 04 uses (coursekit.models.MOONS_LAMBD) is the one chosen here"
-for plain_row, best_row in zip(none_rows, best_rows):
-    assert best_row["gap"] < plain_row["gap"], "L2 shrinks the generalization gap on every seed"
-    assert best_row["val_acc"] >= plain_row["val_acc"], "...without costing validation accuracy"
-    assert best_row["median_slope"] < plain_row["median_slope"] / 2, "smaller weights, flatter function"
-assert summarize([r["gap"] for r in best_rows])[0] < summarize([r["gap"] for r in none_rows])[0] - 0.04, \
-    "L2 shrinks the gap clearly on average"
-for seed, (exact, middle) in decay_stats.items():
-    assert exact > 0.05, "a share of the weights is never used by the data and decays geometrically"
-    assert middle < 1.5, "most of the middle layer shrinks nearly as fast as pure decay"
-assert min(shares["L2"]) > max(shares["λ = 0"]) + 0.2, "L2 leaves many weights near zero..."
-assert min(shares["L1"]) > max(shares["L2"]) + 0.15, "...L1 many more"
+def col(rows, key):
+    return np.array([r[key] for r in rows])
+
+
+n_runs = len(CELLS)
+end_loss, fair_loss = versus["test_loss", "none, end of training"], versus["test_loss", "none, best epoch"]
+fair_acc = versus["test_acc", "none, best epoch"]
+gap_change = np.mean(col(sweep[chosen], "gap") - col(sweep["none"], "gap"))
+print(held)
+print("mean validation loss:", {name: round(value, 4) for name, value in mean_val_loss.items()}, "-> chosen", chosen)
+print(f"test loss, L2 vs end of training: better on {end_loss.wins}/{n_runs} runs, mean {end_loss.mean_difference:+.3f}")
+print(f"vs best epoch: test loss {fair_loss.mean_difference:+.3f}, test accuracy {fair_acc.mean_difference:+.3%}")
+print(f"generalization gap changed by {gap_change:+.3f} on average; median slope ratio {np.median(slope_ratio):.2f}")
+print(f"L2 1: validation accuracy vs L2 {MOONS_LAMBD:g} {too_strong.mean_difference:+.3f}, training accuracy "
+      f"{mean_of('L2 1', 'train_acc'):.3f} vs the Bayes rule's {mean_of('L2 1', 'bayes_train_acc'):.3f}")
+print(f"pure-decay share {np.mean(decay_shares):.3f}; near-zero shares",
+      {name: round(float(np.mean(v)), 3) for name, v in shares.items()}, f"; L1 choice {l1_chosen}, tie: {l1_tie}")
+print("L1 / L1L2 / L2 (near zero, sum of squares):", {k: tuple(round(x, 3) for x in v) for k, v in summaries.items()})
+print(f"weight differences {[f'{d:.1e}' for d in differences.values()]}; Adam + L2 / AdamW sum of squares "
+      f"{squared_norms['Adam + L2 term'] / squared_norms['AdamW(weight_decay=λ/m)']:.2f}; "
+      f"sklearn relative error {sk_loss_error}")
+assert chosen != "none", "validation data choose some regularization"
+assert mean_val_loss[f"L2 {MOONS_LAMBD:g}"] < mean_val_loss[chosen] + 0.2 / n_runs, \
+    "the lambda notebook 04 uses (MOONS_LAMBD) is the chosen one, or within noise of it"
+assert end_loss.wins >= n_runs - 1 and end_loss.mean_difference < -0.05, \
+    "L2 cuts the test loss of the network at the end of its budget, run after run"
+assert abs(fair_loss.mean_difference) < 0.06, "...but is about even with the baseline at its best epoch, in loss"
+assert abs(fair_acc.mean_difference) < 0.05, "...and in accuracy"
+assert gap_change < -0.01, "L2 shrinks the generalization gap"
+assert np.median(slope_ratio) < 0.7, "smaller weights, flatter function"
+assert too_strong.mean_difference < 0, "too much L2 hurts: lambda = 1 loses validation accuracy"
+assert mean_of("L2 1", "train_acc") < mean_of("L2 1", "bayes_train_acc"), "...by underfitting the training points"
+assert np.mean(decay_shares) > 0.03, "a share of the weights is never used by the data and decays geometrically"
+assert min(shares["L2"]) > max(shares["λ = 0"]) + 0.05, "L2 leaves many weights near zero..."
+assert min(shares["L1"]) > max(shares["L2"]) + 0.05, "...L1 many more"
+l1_near, l1_squares = summaries[f"L1, λ = {best_l1_lambda:g}"]
+en_near, en_squares = summaries[f"L1L2({best_l1_lambda:g}, {best_lambda:g})"]
+l2_near, l2_squares = summaries[f"L2, λ = {best_lambda:g}"]
+assert en_near > l2_near + 0.1, "L1 + L2 keeps L1's sparsity"
+assert en_squares < l1_squares, "...and shrinks the large weights L1 leaves alone"
+assert both.penalty(elastic, m) == L1(best_l1_lambda).penalty(elastic, m) + L2(best_lambda).penalty(elastic, m)
+assert abs(keras_value - both.penalty(elastic, m)) < 1e-9 * keras_value, "Keras's L1L2 under the mapping"
 assert differences[pairs[0]] < 1e-6 and differences[pairs[1]] < 1e-6, "L2 term == weight decay for SGD (and Adam)"
 assert differences[pairs[2]] > 1e-2, "...but not the same as AdamW's decoupled decay"
-assert squared_norms["Adam + L2 term"] < squared_norms["AdamW(weight_decay=λ/m)"] / 2, "same number, other strength"
-assert sk_loss_error < 1e-9, "scikit-learn's alpha is our lambda"
+assert squared_norms["Adam + L2 term"] < 0.75 * squared_norms["AdamW(weight_decay=λ/m)"], "same number, other strength"
+assert BROWSER or sk_loss_error < 1e-9, "scikit-learn's alpha is our lambda (checked outside the browser)"
 print("All claims hold.")
 
 # %% [markdown]
 # ## What to remember
 #
-# * Large weights allow steep, wiggly functions; the L2 penalty
+# * Large weights allow steep, wiggly functions and overconfident logits; the L2 penalty
 #   $\frac{\lambda}{2m}\sum_l\lVert W_l\rVert^2$ (weights only, never biases) makes them
 #   expensive. Its gradient $\frac{\lambda}{m}W$ is one extra term in $dW$.
+# * $\lambda$ means nothing without $m$: with $m$ the batch size, halving the batch doubles the
+#   regularization. Ng's $m$ is the training-set size ($\lambda_\text{Ng} = \lambda\,n/m$); nnfs
+#   and Keras use $c\sum w^2$ with $c = \lambda/(2m)$ (and nnfs's `decay` is learning-rate decay).
 # * For SGD the L2 term **is** weight decay: $W \leftarrow (1-\text{lr}\,\lambda/m)W - \dots$.
-#   Weights the data do not use decay geometrically, so a large network ends with most of
-#   its weights near zero. For Adam it is not weight decay; decoupled decay is **AdamW**.
-# * L1, $\frac{\lambda}{m}\sum|W|$ with subgradient $\frac{\lambda}{m}\operatorname{sign}(W)$,
-#   pulls with constant force and drives weights to (near) zero; L2 only shrinks.
-# * Choose λ on a log grid by the mean **validation** loss over seeds; touch the test set once.
-# * λ means nothing without $m$: here $m$ is the batch size; Ng's $m$ is the training-set
-#   size ($\lambda_\text{Ng} = \lambda\,n/m$); nnfs and Keras use $c\sum w^2$ with $c = \lambda/(2m)$
-#   (and nnfs's `decay` is learning-rate decay).
+#   Weights the data do not use decay geometrically. For Adam it is not weight decay;
+#   decoupled decay is **AdamW**.
+# * Choose λ on a log grid by the mean **validation** loss over several data draws and seeds;
+#   touch the test set once; and compare with the baseline **early-stopped** too. Here L2
+#   cures the overconfidence of the full training budget (much lower test loss), gains little
+#   accuracy, and is about even with simply stopping at the best validation epoch. Too
+#   large a λ underfits and costs accuracy.
+# * L1, $\frac{\lambda}{m}\sum|W|$ with subgradient $\frac{\lambda}{m}\operatorname{sign}(W)$, pulls
+#   with constant force and drives weights to (near) zero; L2 only shrinks; both together
+#   (the elastic net, Keras's `L1L2`) keep L1's zeros and shrink the large weights.
 #
 # | here | PyTorch | Keras | scikit-learn |
 # |---|---|---|---|
 # | `L2(lambd)` with batch size `m` | `SGD(params, lr, weight_decay=lambd/m)` (put biases in a group with `weight_decay=0`), or add `lambd/(2*m) * sum((W**2).sum() for W in weights)` to the loss | `kernel_regularizer=regularizers.l2(c)` with `c = lambd/(2*m)`: Keras adds `c * sum(w**2)`, no ½ | `MLPClassifier(solver="sgd", batch_size=m, alpha=lambd)`; with full-batch `"lbfgs"`, `alpha = lambd * n / m` |
 # | `L1(lambd)` | add `lambd/m * sum(W.abs().sum() for W in weights)` to the loss | `regularizers.l1(c)` with `c = lambd/m` | — |
+# | `L1L2(l1_lambd, l2_lambd)` | add both terms above to the loss | `regularizers.L1L2(l1=l1_lambd/m, l2=l2_lambd/(2*m))` | `ElasticNet` / `SGDClassifier(penalty="elasticnet")`: `alpha = (l1_lambd + l2_lambd)/m`, `l1_ratio = l1_lambd/(l1_lambd + l2_lambd)` |
 # | Adam + `L2(lambd)` | `Adam(params, lr, weight_decay=lambd/m)` (coupled, an L2 term) | `Adam` + `regularizers.l2(lambd/(2*m))` | `MLPClassifier(solver="adam", alpha=lambd)` |
 # | decoupled decay | `AdamW(params, lr, weight_decay=wd)`: `p *= 1 - lr*wd` | `AdamW(weight_decay=wd)` | — |
 #

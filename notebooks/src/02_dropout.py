@@ -12,11 +12,12 @@
 # %% [markdown]
 # # 02 · Inverted dropout
 #
-# In notebook 00 the course's baseline MLP memorized 150 noisy points: it fits its training
-# points better than the Bayes-optimal rule does, and scores well below that rule on
-# validation data. L2 (notebook 01) shrank the weights. **Dropout** attacks memorization
-# differently: during training it switches off a random subset of the hidden units at
-# every step, so no unit can rely on a particular partner being there.
+# In notebook 00 the course's baseline MLP **overfit** 100 noisy points: trained for its
+# full budget, it fits noise in the training set and grows **overconfident**, so its
+# validation loss climbs long after its best epoch (it does not memorize: its training
+# accuracy stays near 90%). L2 (notebook 01) shrank the weights. **Dropout** attacks
+# overfitting differently: during training it switches off a random subset of the hidden
+# units at every step, so no unit can rely on a particular partner being there.
 #
 # In this notebook you will
 # 1. see dropout as training a huge **ensemble of thinned networks** that share weights;
@@ -24,9 +25,11 @@
 #    training time), and check numerically what both keep (the mean) and what neither
 #    keeps (the variance);
 # 3. implement the inverted-dropout **forward** (returning the mask) and **backward**;
-# 4. choose `drop_prob` on validation data over five seeds, and see what dropout does to
-#    the validation loss, the generalization gap and the speed of training;
-# 5. use **Monte Carlo dropout** to map where the network is unsure.
+# 4. compare dropout rates over several **fresh draws of the data** and training seeds,
+#    against the baseline trained for the same budget **and** against the baseline
+#    early-stopped: the fair comparison, where dropout's gain on this data mostly vanishes;
+# 5. use **Monte Carlo dropout** to see where the network is unsure, and separate that
+#    from where the labels themselves are a coin toss.
 #
 # One convention for the whole course: **`drop_prob` is the probability of zeroing a
 # unit**, as PyTorch's `p` and Keras's `rate`; `keep_prob = 1 - drop_prob`.
@@ -48,27 +51,41 @@ print("coursekit", coursekit.__version__)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from coursekit import datasets, plots
+from coursekit import datasets, heldout, plots
 from coursekit.exercises import check, show_solution
 
 # %% [markdown]
 # ## 1. The problem again
 #
-# The same noisy two-moons set, the same baseline MLP $2 \to 128 \to 128 \to 1$ and the same
-# recipe as in notebooks 00 and 01. `moons_mlp(drop_prob=...)` puts a `Dropout` layer after
-# each hidden ReLU; the initial weights come from the seed's `init` stream and the masks
-# from its `noise` stream, so a run with dropout starts from exactly the weights and sees
-# exactly the batches of the run without: the only difference is dropout.
+# The same noisy two-moons generator, the same baseline MLP and the same recipe as in
+# notebooks 00 and 01 (`train_moons_mlp`: plain SGD, 100 training points). Every number
+# in this notebook comes from **fresh draws** of the data and fresh training seeds, all
+# derived from one integer, the held-out seed (`coursekit.heldout`): set the environment
+# variable `COURSEKIT_HELDOUT_SEED` to any other value and every experiment below runs on
+# new data. The claims at the end were designed on other values and measured on values
+# nobody tuned them on (`evidence/README.md` in the repository).
+#
+# `moons_mlp(drop_prob=...)` puts a `Dropout` layer after each hidden ReLU; the initial
+# weights come from the seed's `init` stream and the masks from its `noise` stream, so a
+# run with dropout starts from exactly the weights and sees exactly the batches of the
+# run without: the only difference is dropout.
 
 # %%
 from coursekit.dropout import Dropout
-from coursekit.experiments import compare_paired, results_table, run_seeds, seed_streams, summarize
+from coursekit.experiments import EarlyStoppingSnapshot, compare_paired, results_table, run_grid, summarize
 from coursekit.losses import binary_cross_entropy_with_logits
-from coursekit.models import MOONS_DROP_PROB, MOONS_EPOCHS, MOONS_SEEDS, moons_mlp, train_moons_mlp
+from coursekit.models import MOONS_DROP_PROB, MOONS_EPOCHS, MOONS_N_TRAIN, moons_mlp, train_moons_mlp
 from coursekit.training import evaluate
 
-data = datasets.load_noisy_moons()
+held = heldout.for_lesson("02")
+print(held)
+BROWSER = heldout.browser_budget()
+# 5 data draws x 2 training seeds each: 10 paired runs per configuration (1 seed each in the browser: see section 6)
+CELLS = held.grid(draws=5, seeds=1 if BROWSER else 2)
+DRAWS = list(dict.fromkeys(draw for draw, _ in CELLS))
+data_of = {draw: datasets.load_noisy_moons(draw=draw, n_train=MOONS_N_TRAIN) for draw in DRAWS}
 loss_fn = binary_cross_entropy_with_logits
+print(f"{len(DRAWS)} data draws, each {data_of[DRAWS[0]]}; {len(CELLS)} (draw, seed) runs per configuration")
 print(moons_mlp(rng=np.random.default_rng(0), noise_rng=np.random.default_rng(1), drop_prob=0.5))
 
 # %% [markdown]
@@ -77,33 +94,35 @@ print(moons_mlp(rng=np.random.default_rng(0), noise_rng=np.random.default_rng(1)
 # Take a hidden activation $h$ of shape $(N, D)$. During training, draw a **Bernoulli
 # mask** $r$ of the same shape, independently per entry,
 #
-# $$r_{nd} \sim \text{Bernoulli}(\text{keep\_prob}),\qquad P(r_{nd}=1)=\text{keep\_prob}=1-\text{drop\_prob},$$
+# $$r_{nd} \sim \text{Bernoulli}(p_{\mathrm{keep}}),\qquad P(r_{nd}=1)=p_{\mathrm{keep}}=1-p_{\mathrm{drop}},$$
 #
-# and pass on $h \odot r$: each unit of each example is switched off with probability
-# `drop_prob`. A network with $D$ droppable units has $2^D$ such **thinned networks**,
+# where $p_{\mathrm{drop}}$ is `drop_prob` and $p_{\mathrm{keep}}$ is `keep_prob`, and pass on
+# $h \odot r$: each unit of each example is switched off with probability $p_{\mathrm{drop}}$.
+# A network with $D$ droppable units has $2^D$ such **thinned networks**,
 # and every training step trains a freshly sampled one. They all share the same weights,
 # so training the big network trains this whole ensemble at once, each member on the
 # few steps it is drawn for. Because any unit can vanish, none can depend on a specific
 # other unit being present (no "co-adaptation"): features must be useful on their own.
 #
-# At test time we want the ensemble's **average** prediction, but averaging $2^{256}$
-# networks is out of the question. The cheap approximation (Srivastava et al., 2014) is
-# to run the full network once with each unit's output **scaled by its expected
-# presence**, so that every unit sends the next layer the same **expected** signal as in
-# training. There are two places to put that scale.
+# At test time we want the ensemble's **average** prediction, but averaging all $2^D$
+# thinned networks is out of the question (two hidden layers of 32 units give
+# $2^{64} \approx 2 \cdot 10^{19}$). The cheap approximation (Srivastava et al., 2014) is to
+# run the full network once with each unit's output **scaled by its expected presence**,
+# so that every unit sends the next layer the same **expected** signal as in training.
+# There are two places to put that scale.
 #
 # **Vanilla dropout** (the original paper): train with $h \odot r$, test with
-# $\text{keep\_prob}\cdot h$. Expected training output $\mathbb{E}[h \odot r] = \text{keep\_prob}\cdot h$ = test output. ✓
+# $p_{\mathrm{keep}}\cdot h$. Expected training output $\mathbb{E}[h \odot r] = p_{\mathrm{keep}}\cdot h$ = test output. ✓
 #
-# **Inverted dropout**: train with $h \odot r / \text{keep\_prob}$, test with $h$ unchanged.
-# Expected training output $\mathbb{E}[h \odot r]/\text{keep\_prob} = h$ = test output. ✓
+# **Inverted dropout**: train with $h \odot r / p_{\mathrm{keep}}$, test with $h$ unchanged.
+# Expected training output $\mathbb{E}[h \odot r]/p_{\mathrm{keep}} = h$ = test output. ✓
 #
 # Both match the **mean**, and only the mean. The spread differs between training and
 # test in both: a kept unit is scaled up, a dropped one is 0, so in training
-# $\mathbb{E}[(h \odot r/\text{keep\_prob})^2] = h^2/\text{keep\_prob}$: the variance around the
-# mean $h$ is $h^2\,\text{drop\_prob}/\text{keep\_prob}$, while at test time the output is exactly $h$.
+# $\mathbb{E}[(h \odot r/p_{\mathrm{keep}})^2] = h^2/p_{\mathrm{keep}}$: the variance around the
+# mean $h$ is $h^2\,p_{\mathrm{drop}}/p_{\mathrm{keep}}$, while at test time the output is exactly $h$.
 # (Vanilla dropout has the same problem: training variance
-# $h^2\,\text{keep\_prob}\cdot\text{drop\_prob}$, none at test time.) A layer after dropout that
+# $h^2\,p_{\mathrm{keep}}\cdotp_{\mathrm{drop}}$, none at test time.) A layer after dropout that
 # estimates statistics, such as batch norm (notebook 05), therefore sees a wider spread in
 # training than in evaluation, the "variance shift" (Li et al., 2019).
 #
@@ -149,12 +168,12 @@ print(moons_mlp(rng=np.random.default_rng(0), noise_rng=np.random.default_rng(1)
 #
 # Build the mask already scaled, so the same array serves forward and backward:
 #
-# $$\text{mask}_{nd} = \frac{r_{nd}}{\text{keep\_prob}} \in \{0,\ 1/\text{keep\_prob}\},\qquad
+# $$\text{mask}_{nd} = \frac{r_{nd}}{p_{\mathrm{keep}}} \in \{0,\ 1/p_{\mathrm{keep}}\},\qquad
 # \text{out} = x \odot \text{mask}.$$
 #
 # Shapes: `x` any shape, `out` and `mask` the same shape and dtype as `x`. Draw with the
 # Generator you are given: `rng.random(x.shape)` gives uniforms $u$ in $[0,1)$ and
-# $P(u < \text{keep\_prob}) = \text{keep\_prob}$. Edge cases: `drop_prob = 0` is the identity;
+# $P(u < p_{\mathrm{keep}}) = p_{\mathrm{keep}}$. Edge cases: `drop_prob = 0` is the identity;
 # `drop_prob = 1` must give zeros (careful: $0/0$). In evaluation mode return `(x, None)`.
 #
 # The check draws its own conclusions **statistically**, so any correct way of drawing
@@ -185,7 +204,7 @@ dropout_forward = check("dropout_forward", dropout_forward)
 # by `keep_prob`. Inverted dropout is your `dropout_forward`. For each `drop_prob` we
 # measure the mean and the variance of the output in training and in evaluation mode.
 # The standard error of a training mean here is at most
-# $\sqrt{\text{drop\_prob}/(\text{keep\_prob}\cdot 200{,}000)} \approx 0.005$.
+# $\sqrt{p_{\mathrm{drop}}/(p_{\mathrm{keep}}\cdot 200{,}000)} \approx 0.005$.
 
 # %%
 def vanilla_dropout(x, drop_prob, *, rng, training):
@@ -196,7 +215,7 @@ def vanilla_dropout(x, drop_prob, *, rng, training):
     return x * (rng.random(x.shape) < keep_prob)
 
 
-rng = np.random.default_rng(1)
+rng = held.rng("demonstrations")
 x = np.ones(200_000)
 print("drop_prob | vanilla: mean train / test, variance train / test | inverted: mean train / test, "
       "variance train / test (theory drop/keep)")
@@ -212,7 +231,7 @@ for drop_prob in [0.1, 0.3, 0.5, 0.8]:
 # %% [markdown]
 # In both versions the training mean matches the evaluation output: vanilla at
 # `keep_prob`, inverted at 1, the input's own value. The variances do not match in either:
-# in training the outputs spread (inverted: variance $\text{drop\_prob}/\text{keep\_prob}$, as
+# in training the outputs spread (inverted: variance $p_{\mathrm{drop}}/p_{\mathrm{keep}}$, as
 # derived above), in evaluation they are exactly 1 (variance 0). What inverted dropout
 # buys is only that evaluation is left alone.
 
@@ -225,7 +244,7 @@ for drop_prob in [0.1, 0.3, 0.5, 0.8]:
 #
 # The mask must be **the one the forward pass used** (that is why the forward returns it):
 # the gradient flows only through the units that were kept, scaled by the same
-# $1/\text{keep\_prob}$. A new draw here would send gradient through units that did not
+# $1/p_{\mathrm{keep}}$. A new draw here would send gradient through units that did not
 # take part in the forward pass. With `mask = None` (evaluation mode) the gradient passes
 # through unchanged. Shapes: `dout`, `mask` and `dx` all like the forward's `out`.
 
@@ -288,217 +307,377 @@ errors = check_layer_gradients(Dropout(0.3, rng=np.random.default_rng(4)), x64, 
 print("Dropout(0.3) relative gradient errors (float64):", {k: f"{v:.1e}" for k, v in errors.items()})
 
 # %% [markdown]
-# ## 6. Does dropout stop the memorizing?
+# ## 6. Does dropout help? Against which baseline?
 #
-# Train the baseline with dropout after each hidden ReLU for several values of
-# `drop_prob`, from the five seeds of notebook 00 (same initial weights, same batches), and
-# **choose `drop_prob` by the mean validation loss**, the course's one criterion. `drop_prob`
-# = 0 is the baseline itself. The test set stays untouched until the very end.
+# Train the baseline with dropout after each hidden ReLU at two rates, a moderate one and
+# a high one, and without (`drop_prob` = 0), for the recipe's full budget, on every
+# (draw, seed) pair: same initial weights, same batches, same data within a pair.
+# **`drop_prob` is chosen by the mean validation loss**, the course's one criterion.
+#
+# A fixed budget flatters any regularizer: the baseline's validation loss bottomed out long
+# before the last epoch (notebook 00). So the baseline also gets its **early-stopped**
+# version: an `EarlyStoppingSnapshot` watches the same run and keeps the weights that
+# `EarlyStopping(patience=20, restore_best_weights=True)` on the validation loss would
+# have ended with (notebook 04 builds it; one run gives both results). A fair claim for
+# dropout is a gain over the **better** of the two baselines. Because the early-stopped
+# baseline chose its epoch on the validation split, its validation loss flatters it: the
+# two baselines and dropout are compared on the **test** split, once every choice is made.
+#
+# The runs with `drop_prob` = 0 and with the course's rate `MOONS_DROP_PROB` log the
+# validation loss after every epoch (for early stopping and for the curves below); the
+# high rate is scored only at the end, which is cheaper. In the browser (JupyterLite), where
+# Python runs several times slower, each draw gets one training seed instead of two
+# (5 runs per configuration instead of 10); the claims at the end are measured under both
+# budgets.
 
 # %%
-DROP_PROBS = [0.2, 0.4, 0.6]
-runs = {}  # (drop_prob, seed) -> (model, history)
+DROP_PROBS = (0.5, 0.8)
+ES_PATIENCE = 20
+assert MOONS_DROP_PROB in DROP_PROBS
+runs = {}  # (drop_prob, draw, seed) -> (model, history, snapshot or None)
 
 
-def dropout_run(drop_prob):
-    """A run_seeds function: the baseline with dropout drop_prob (none for 0), scored at the end."""
-    def run(streams):
-        model, history = train_moons_mlp(data, streams, drop_prob=drop_prob)
-        runs[drop_prob, streams.seed] = model, history
-        train_loss, train_acc = evaluate(model, loss_fn, data.X_train, data.y_train)
-        val_loss, val_acc = evaluate(model, loss_fn, data.X_val, data.y_val)
-        val_curve, train_curve = np.array(history["val_loss"]), np.array(history["loss"])
-        return {"train_acc": train_acc, "val_acc": val_acc, "gap": train_acc - val_acc, "val_loss": val_loss,
-                # how much the validation loss still rose over the last 50 epochs (means of 10 epochs)
-                "late_rise": val_curve[-10:].mean() - val_curve[-60:-50].mean(),
-                # epochs until the training loss fit logs first fell below 0.45
-                "epochs_to_0.45": int(np.argmax(train_curve < 0.45)) if np.any(train_curve < 0.45) else len(train_curve)}
+def scores(model, data, prefix=""):
+    """Loss and accuracy of a model on the train, val and test splits of one draw."""
+    row = {}
+    for split in ("train", "val", "test"):
+        loss, acc = evaluate(model, loss_fn, getattr(data, f"X_{split}"), getattr(data, f"y_{split}"))
+        row[f"{prefix}{split}_loss"], row[f"{prefix}{split}_acc"] = loss, acc
+    # the generalization gap, in loss and in accuracy
+    row[f"{prefix}loss_gap"] = row[f"{prefix}test_loss"] - row[f"{prefix}train_loss"]
+    row[f"{prefix}acc_gap"] = row[f"{prefix}train_acc"] - row[f"{prefix}test_acc"]
+    return row
+
+
+def dropout_run(drop_prob, *, watch):
+    """A run_grid function: the baseline with dropout drop_prob (no dropout for 0), trained for the full
+    budget. With watch=True the validation loss is logged every epoch and an EarlyStoppingSnapshot
+    keeps the early-stopped weights too (scored under keys starting with 'es_')."""
+    def run(draw, streams):
+        data = data_of[draw]
+        snapshot = EarlyStoppingSnapshot(patience=ES_PATIENCE) if watch else None
+        model, history = train_moons_mlp(data, streams, drop_prob=drop_prob, validation=watch,
+                                         callbacks=[snapshot] if watch else [])
+        runs[drop_prob, draw, streams.seed] = model, history, snapshot
+        row = scores(model, data)
+        if watch:
+            final_weights = model.state_dict()
+            model.load_state_dict(snapshot.weights)
+            row.update(scores(model, data, prefix="es_"), es_epoch=snapshot.best_epoch)
+            model.load_state_dict(final_weights)
+            row["val_rise"] = history["val_loss"][-1] - min(history["val_loss"])  # how far it climbed back up
+        return row
     return run
 
 
-results = {p: run_seeds(dropout_run(p), MOONS_SEEDS, desc=f"drop_prob {p}") for p in [0.0] + DROP_PROBS}
-print(results_table({f"drop_prob {p}": rows for p, rows in results.items()},
-                    ["train_acc", "val_acc", "gap", "val_loss"], percent=["train_acc", "val_acc", "gap"]))
-mean_val_loss = {p: summarize([r["val_loss"] for r in rows])[0] for p, rows in results.items()}
-best = min(mean_val_loss, key=mean_val_loss.get)
-print(f"chosen on the mean validation loss: drop_prob = {best} (notebook 04 uses it: MOONS_DROP_PROB = {MOONS_DROP_PROB})")
+results = {p: run_grid(dropout_run(p, watch=p in (0.0, MOONS_DROP_PROB)), CELLS, desc=f"drop_prob {p}")
+           for p in (0.0,) + DROP_PROBS}
 
 # %% [markdown]
-# **Question: how does `drop_prob` trade training fit for generalization?** Means over the
-# seeds. As `drop_prob` grows, training accuracy falls (memorizing gets harder) and the
-# gap to validation closes; the validation loss falls. Validation accuracy moves by a few
-# points, about as much as it moves between seeds.
-#
-# The chosen value is the largest in the grid, and a grid that ends at its best value
-# should normally be extended. We did, while designing the course (on other seeds):
-# `drop_prob = 0.8` lowered the mean validation loss by only about 0.01 more, while the
-# training accuracy fell to the validation accuracy and the validation accuracy below the
-# unregularized baseline's. A network that thinned cannot fit the moons; its predictions
-# are merely cautious. So the grid stops at 0.6.
+# **Question: how does `drop_prob` trade training fit for generalization?** One row per
+# configuration, mean ± sd over the runs. The generalization gap: test minus training loss
+# (`loss_gap`), training minus test accuracy (`acc_gap`).
 
 # %%
-bayes_val_loss, bayes_val_acc = datasets.noisy_moons_bayes_scores(data.X_val, data.y_val)
-values = [0.0] + DROP_PROBS
+KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "loss_gap", "acc_gap")
+
+
+def early_stopped(rows):
+    """The early-stopped version of watched runs: their 'es_' scores under the plain names."""
+    return [{"draw": r["draw"], "seed": r["seed"], **{k: r["es_" + k] for k in KEYS}} for r in rows]
+
+
+table = {f"none, {MOONS_EPOCHS} epochs": results[0.0], "none, early-stopped": early_stopped(results[0.0])}
+table.update({f"dropout {p}": results[p] for p in DROP_PROBS})
+table[f"dropout {MOONS_DROP_PROB}, early-stopped"] = early_stopped(results[MOONS_DROP_PROB])
+print(results_table(table, list(KEYS), percent=["train_acc", "val_acc", "test_acc", "acc_gap"]))
+
+mean_val_loss = {p: summarize([r["val_loss"] for r in results[p]])[0] for p in (0.0,) + DROP_PROBS}
+chosen = min(mean_val_loss, key=mean_val_loss.get)
+print(f"\nchosen on the mean validation loss after {MOONS_EPOCHS} epochs: drop_prob = {chosen} "
+      f"(the course's rate, used in notebook 04: MOONS_DROP_PROB = {MOONS_DROP_PROB})")
+
+# %% [markdown]
+# **Question: where is the sweet spot?** Means over the runs; the dash-dotted lines are
+# the Bayes-optimal rule on the same validation points (the best any model can do).
+
+# %%
+values = (0.0,) + DROP_PROBS
 
 
 def mean_of(p, key):
     return summarize([r[key] for r in results[p]])[0]
 
 
+bayes_val = [datasets.noisy_moons_bayes_scores(d.X_val, d.y_val) for d in data_of.values()]
+bayes_val_loss, bayes_val_acc = np.mean(bayes_val, axis=0)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 plots.plot_validation_curve(values, {"train accuracy": [mean_of(p, "train_acc") for p in values],
                                      "validation accuracy": [mean_of(p, "val_acc") for p in values]},
-                            ax=axes[0], best=best, xlabel="drop_prob", ylabel="accuracy (mean over seeds)",
+                            ax=axes[0], best=chosen, xlabel="drop_prob", ylabel="accuracy (mean over runs)",
                             log_x=False, title=f"accuracy after {MOONS_EPOCHS} epochs")
 plots.plot_validation_curve(values, {"validation loss": [mean_of(p, "val_loss") for p in values]},
-                            ax=axes[1], best=best, xlabel="drop_prob", ylabel="loss (mean over seeds)",
+                            ax=axes[1], best=chosen, xlabel="drop_prob", ylabel="loss (mean over runs)",
                             log_x=False, title=f"validation loss after {MOONS_EPOCHS} epochs")
 for ax, level in zip(axes, (bayes_val_acc, bayes_val_loss)):
-    ax.axhline(level, color="k", linestyle="-.", linewidth=1, label=f"Bayes rule on the validation split ({level:.3g})")
+    ax.axhline(level, color="k", linestyle="-.", linewidth=1, label=f"Bayes rule, validation split ({level:.3g})")
     ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# Seed by seed, the chosen `drop_prob` against the baseline (same initial weights, same batches):
+# As `drop_prob` grows, training accuracy falls and the gap to validation closes. The
+# validation loss falls a long way from no dropout to 0.5, and then it stops helping to
+# look at it: at 0.8 the network is too thinned to fit the moons and loses several points
+# of accuracy, yet its validation **loss** is about as low as at 0.5, and on about one
+# held-out value in five it is the lowest. An underfit network is cautious, and
+# cross-entropy rewards caution. The loss alone cannot tell "less overconfident" from
+# "unable to fit"; look at the accuracy too. The course fixes `MOONS_DROP_PROB` = 0.5 (the
+# rate notebook 04 uses): the one the validation loss picks on most draws, and the
+# largest here whose accuracy does not fall. (A finer grid while designing, 0.1 to 0.8:
+# the validation loss falls steadily up to 0.5–0.6 and flattens; the validation accuracy
+# peaks around 0.3 and falls beyond 0.5.)
+#
+# ### The fair comparison
+#
+# Pair by pair, dropout at the course's rate against the baseline trained for the same
+# budget, and against the same runs early-stopped, on the test split:
 
 # %%
-for key in ("val_loss", "gap", "val_acc"):
-    print(compare_paired(results[best], results[0.0], key, names=(f"dropout {best}", "none"),
-                         lower_is_better=key != "val_acc"))
+none_full, none_es = table[f"none, {MOONS_EPOCHS} epochs"], table["none, early-stopped"]
+dropout_rows, too_high = table[f"dropout {MOONS_DROP_PROB}"], table[f"dropout {DROP_PROBS[-1]}"]
+name = f"dropout {MOONS_DROP_PROB}"
+vs_full = {key: compare_paired(dropout_rows, none_full, key, names=(name, f"none, {MOONS_EPOCHS} epochs"),
+                              lower_is_better=key != "test_acc")
+           for key in ("test_loss", "test_acc", "loss_gap", "acc_gap")}
+vs_es = {key: compare_paired(dropout_rows, none_es, key, names=(name, "none, early-stopped"))
+         for key in ("test_loss", "test_acc")}
+for comparison in (*vs_full.values(), *vs_es.values()):
+    print(comparison)
+better_loss = min((none_full, none_es), key=lambda rows: summarize([r["test_loss"] for r in rows])[0])
+better_acc = max((none_full, none_es), key=lambda rows: summarize([r["test_acc"] for r in rows])[0])
+print(f"\nthe better baseline in test loss: {'early-stopped' if better_loss is none_es else 'full budget'}; "
+      f"in test accuracy: {'early-stopped' if better_acc is none_es else 'full budget'}")
+too_high_vs_best = compare_paired(too_high, better_acc, "test_acc",
+                                  names=(f"dropout {DROP_PROBS[-1]}", "the more accurate baseline"))
+print(too_high_vs_best)
 
 # %% [markdown]
-# **Question: what does dropout change during training?** Left, without dropout: the
-# validation loss bottoms out early and climbs steeply as the network memorizes. Right,
-# with the chosen `drop_prob`: it climbs far more slowly, **but it still climbs**. Dropout
-# slows memorizing down; it does not tell you when to stop. Stopping at the lowest
-# validation loss is **early stopping**, notebook 04, where the two are combined.
-#
-# The blue curves show a second effect: **dropout converges more slowly**. `fit` logs the
-# training loss of the thinned networks it actually trains; every step trains a different
-# random subnetwork on noisy gradients, so that loss falls much more slowly (Srivastava et
-# al. report 2–3 times longer training). Over the five seeds:
+# **Question: how does the effect vary over data draws?** One column per draw, a dot per
+# training seed, a bar per draw's mean; green where dropout is better on that draw.
 
 # %%
-first = MOONS_SEEDS[0]
+fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+plots.plot_effect_by_draw(vs_full["test_loss"], ax=axes[0, 0],
+                          title=f"test loss vs {MOONS_EPOCHS} epochs without dropout")
+plots.plot_effect_by_draw(vs_es["test_loss"], ax=axes[0, 1], title="test loss vs the early-stopped baseline")
+plots.plot_effect_by_draw(vs_es["test_acc"], ax=axes[1, 0], percent=True,
+                          title="test accuracy vs the early-stopped baseline")
+plots.plot_effect_by_draw(too_high_vs_best, ax=axes[1, 1], percent=True,
+                          title=f"too much dropout ({DROP_PROBS[-1]}): test accuracy")
+plt.show()
+
+# %% [markdown]
+# What the runs say (and what the claims at the end check, on whatever held-out value you run):
+#
+# * **Against the baseline trained for the same budget, dropout wins in loss** on most
+#   runs: it cuts the test loss and halves the generalization gap. The unregularized network is
+#   overconfident on the points it gets wrong; dropout keeps it cautious.
+# * **Against the early-stopped baseline, that gain disappears**: simply stopping the plain
+#   network at its best validation epoch gives a *lower* test loss than dropout at 200
+#   epochs, on nearly every run. Most of what dropout "fixes" here is training for too long.
+# * **In accuracy the differences are small** (about a point either way, varying from draw
+#   to draw): on 100 noisy points neither dropout nor early stopping finds a much better
+#   boundary; they mostly temper the network's confidence.
+# * **Too much dropout hurts**: at 0.8 the accuracy falls several points below both
+#   baselines on nearly every draw.
+#
+# The gains reported for dropout (Srivastava et al., 2014) come from much larger networks,
+# with thousands of units per layer, trained on far more data. On a small, noisy set like
+# this one, try early stopping first.
+
+# %% [markdown]
+# **Question: what does dropout change during training?** One run (the first draw and
+# seed). Left, without dropout: the validation loss bottoms out early and climbs steeply.
+# Right, with dropout: it climbs far more slowly, **but it still climbs**. Dropout slows
+# overfitting down; it does not tell you when to stop. The training loss `fit` logs is that
+# of the thinned networks it actually trains, so with dropout it stays high.
+
+# %%
+first_draw, first_seed = CELLS[0]
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-plots.plot_history(runs[0.0, first][1], metric="loss", ax=axes[0], title=f"no dropout (seed {first})")
-plots.plot_history(runs[best, first][1], metric="loss", ax=axes[1], title=f"dropout, drop_prob = {best} (seed {first})")
-for ax in axes:
-    ax.axhline(bayes_val_loss, color="k", linestyle="-.", linewidth=1, label="Bayes rule, validation split")
-    ax.legend(fontsize=8)
+plots.plot_history(runs[0.0, first_draw, first_seed][1], metric="loss", ax=axes[0], title="no dropout")
+plots.plot_history(runs[MOONS_DROP_PROB, first_draw, first_seed][1], metric="loss", ax=axes[1],
+                   title=f"dropout, drop_prob = {MOONS_DROP_PROB}")
 plt.show()
-for row_none, row_best in zip(results[0.0], results[best]):
-    print(f"seed {row_none['seed']}: training loss below 0.45 after {row_none['epochs_to_0.45']:.0f} epochs without "
-          f"dropout, {row_best['epochs_to_0.45']:.0f} with; validation loss rose by {row_none['late_rise']:.3f} "
-          f"vs {row_best['late_rise']:.3f} over the last 50 epochs")
+for p in (0.0, MOONS_DROP_PROB):
+    rise = summarize([r["val_rise"] for r in results[p]])
+    epoch = summarize([r["es_epoch"] for r in results[p]])
+    print(f"drop_prob {p}: best validation epoch {epoch[0]:.0f} ± {epoch[1]:.0f}; validation loss at the end minus "
+          f"its minimum {rise[0]:.3f} ± {rise[1]:.3f} (mean ± sd over the runs)")
 
 # %% [markdown]
-# **Question: what does the boundary look like?** Without dropout it twists around single
-# (often mislabelled) training points; with dropout it is smoother and follows the moons.
+# **Question: what does the boundary look like?** The same run: the plain network after
+# the full budget, the same network early-stopped, and with dropout.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
-for ax, drop_prob, label in [(axes[0], 0.0, "no dropout"), (axes[1], best, f"drop_prob = {best}")]:
-    model = runs[drop_prob, first][0]
-    _, train_acc = evaluate(model, loss_fn, data.X_train, data.y_train)
-    _, val_acc = evaluate(model, loss_fn, data.X_val, data.y_val)
-    plots.plot_decision_boundary(model, data.X_train, data.y_train, ax=ax,
-                                 title=f"{label}: train {train_acc:.0%}, val {val_acc:.0%}")
+data0 = data_of[first_draw]
+plain, _, plain_snapshot = runs[0.0, first_draw, first_seed]
+stopped = moons_mlp(rng=np.random.default_rng(0))
+stopped.load_state_dict(plain_snapshot.weights)
+panels = [(plain, f"none, {MOONS_EPOCHS} epochs"),
+          (stopped, f"none, early-stopped (epoch {plain_snapshot.best_epoch})"),
+          (runs[MOONS_DROP_PROB, first_draw, first_seed][0], f"dropout {MOONS_DROP_PROB}")]
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), sharex=True, sharey=True)
+for ax, (model, label) in zip(axes, panels):
+    test_loss, test_acc = evaluate(model, loss_fn, data0.X_test, data0.y_test)
+    plots.plot_decision_boundary(model, data0.X_train, data0.y_train, ax=ax, resolution=80,
+                                 title=f"{label}\ntest loss {test_loss:.3f}, accuracy {test_acc:.0%}")
 plt.show()
 
 # %% [markdown]
-# The chosen `drop_prob`, scored once on the test set (mean ± sd over the seeds), next to
-# the baseline and the Bayes-optimal rule on the same points:
-
-# %%
-bayes_test_loss, bayes_test_acc = datasets.noisy_moons_bayes_scores(data.X_test, data.y_test)
-print(f"Bayes rule: test loss {bayes_test_loss:.3f}, test accuracy {bayes_test_acc:.1%}")
-for drop_prob in (0.0, best):
-    test = [evaluate(runs[drop_prob, seed][0], loss_fn, data.X_test, data.y_test) for seed in MOONS_SEEDS]
-    (loss_mean, loss_sd), (acc_mean, acc_sd) = summarize([t[0] for t in test]), summarize([t[1] for t in test])
-    print(f"drop_prob = {drop_prob}: test loss {loss_mean:.3f} ± {loss_sd:.3f}, test accuracy {acc_mean:.1%} ± {acc_sd:.1%}")
-
-# %% [markdown]
-# Dropout's gain is in the **loss**: the network is far less sure of its mistakes. Its
-# accuracy moves little, here or on validation; notebook 04 puts it next to L2 and early
-# stopping on the same seeds.
-#
 # ## 7. Monte Carlo dropout: where is the network unsure?
 #
 # Evaluation mode gives one deterministic prediction: the weight-scaling approximation of
 # the ensemble average. We can instead **keep dropout on at prediction time** and average
 # $T$ stochastic passes, each one a different thinned network (Gal & Ghahramani, 2016):
 #
-# $$\bar p(x) = \frac1T\sum_{t=1}^T \sigma\big(f(x; \text{mask}_t)\big),\qquad
-# s(x) = \operatorname{std}_t\, \sigma\big(f(x; \text{mask}_t)\big).$$
+# $$\bar p(x) = \frac1T\sum_{t=1}^T \sigma\big(z_t(x)\big),\qquad z_t(x) = f(x; \text{mask}_t)\ \text{(a logit)}.$$
 #
-# $\bar p$ is the Monte Carlo estimate of the ensemble average; the spread $s$ says how
-# much the thinned networks disagree, a cheap measure of the model's uncertainty.
-# `plots.mc_dropout_predict(model, X, n_passes=T)` returns both, for every row of `X`.
-# Over a coarse grid of the plane we also compare the spread where the averaged
-# prediction is undecided ($|\bar p - 0.5| < 0.1$) with where it is confident
-# ($|\bar p - 0.5| > 0.4$). $T = 50$ passes are plenty here.
+# How much the passes disagree is a cheap measure of the **model's** uncertainty. But
+# measure it with care. The obvious measure, the spread of the *probability*
+# $\operatorname{std}_t\,\sigma(z_t)$, is capped by $\sqrt{\bar p(1-\bar p)}$ (a quantity in
+# $[0,1]$ with mean $\bar p$ cannot vary more), which is largest at $\bar p = 1/2$ and 0 at
+# $\bar p \in \{0, 1\}$. So "the passes disagree along the decision boundary" is nearly
+# automatic: *any* prediction near 1/2 allows a large spread, and confident ones cannot
+# have it. And a prediction can be near 1/2 for two different reasons:
+#
+# * **the labels are a coin toss there** (label noise, or overlapping classes): then the
+#   right answer *is* "about 50/50", and a model can know that without any doubt;
+# * **the model does not know**: no training point is near, and the thinned networks
+#   extrapolate in different directions.
+#
+# To separate them, compare points with the **same** $\bar p$ (undecided:
+# $|\bar p - 1/2| < 0.15$) **inside** the data (a training point within 0.2) and **outside**
+# it (none within 0.6), and measure the spread of the **logit** $\operatorname{std}_t\, z_t(x)$,
+# which has no cap. Below: the model with the course's rate from the first seed of each
+# draw, $T$ = 30 passes over a 24 × 24 grid of the plane. We also ask how noisy the labels
+# are where the undecided points inside the data lie: the Bayes posterior $q(x)$ (the true
+# $P(y=1\mid x)$ of the generator) gives the error rate of the best possible classifier
+# there, $\min(q, 1-q)$; deep inside a moon it is the 10% of flipped labels.
 
 # %%
-MC_PASSES = 50
-low, high = data.X_train.min(axis=0) - 0.5, data.X_train.max(axis=0) + 0.5
-grid = np.mgrid[low[0]:high[0]:30j, low[1]:high[1]:30j].reshape(2, -1).T.astype(np.float32)  # (900, 2)
+MC_PASSES, INSIDE, OUTSIDE, UNDECIDED = 30, 0.2, 0.6, 0.15
+
+
+def mc_logits(model, X, n_passes):
+    """Logits of n_passes forward passes with dropout ON (training=True): shape (n_passes, N)."""
+    return np.stack([model.forward(X, training=True).reshape(-1) for _ in range(n_passes)])
+
+
 mc = {}
-for seed in MOONS_SEEDS:
-    model = runs[best, seed][0]
-    mc_mean, mc_std = plots.mc_dropout_predict(model, data.X_val, n_passes=MC_PASSES)  # (500,), (500,)
-    deterministic = model.predict(data.X_val).ravel() > 0
-    grid_mean, grid_std = plots.mc_dropout_predict(model, grid, n_passes=MC_PASSES)
-    undecided, confident = np.abs(grid_mean - 0.5) < 0.1, np.abs(grid_mean - 0.5) > 0.4
-    mc[seed] = {"eval_acc": np.mean(deterministic == data.y_val), "mc_acc": np.mean((mc_mean > 0.5) == data.y_val),
-                "agree": np.mean((mc_mean > 0.5) == deterministic),
-                "std_undecided": grid_std[undecided].mean(), "std_confident": grid_std[confident].mean()}
-    print(f"seed {seed}: validation accuracy {mc[seed]['eval_acc']:.1%} in evaluation mode, {mc[seed]['mc_acc']:.1%} "
-          f"averaging {MC_PASSES} passes (they agree on {mc[seed]['agree']:.1%} of the points); mean std where undecided "
-          f"{mc[seed]['std_undecided']:.3f}, where confident {mc[seed]['std_confident']:.3f}")
+for draw in DRAWS:
+    seed = next(s for d, s in CELLS if d == draw)
+    model, data = runs[MOONS_DROP_PROB, draw, seed][0], data_of[draw]
+    low, high = data.X_train.min(axis=0) - 1.0, data.X_train.max(axis=0) + 1.0
+    xx, yy = np.meshgrid(np.linspace(low[0], high[0], 24), np.linspace(low[1], high[1], 24))
+    grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)               # (576, 2)
+    z = mc_logits(model, grid, MC_PASSES)                                              # (30, 576)
+    probs = 1 / (1 + np.exp(-np.clip(z, -50, 50)))                                     # (30, 576)
+    p_bar, p_std, z_std = probs.mean(axis=0), probs.std(axis=0), z.std(axis=0)         # (576,) each
+    nearest = np.min(np.linalg.norm(grid[:, None, :] - data.X_train[None, :, :], axis=2), axis=1)  # (576,)
+    undecided = np.abs(p_bar - 0.5) < UNDECIDED
+    inside, outside = undecided & (nearest < INSIDE), undecided & (nearest > OUTSIDE)
+    bayes = datasets.noisy_moons_posterior(grid)
+    bayes_error = np.minimum(bayes, 1 - bayes)  # the best possible classifier's error rate at each point
+    val_p = 1 / (1 + np.exp(-np.clip(mc_logits(model, data.X_val, MC_PASSES), -50, 50)))  # (30, 500)
+    val_mc, val_eval = val_p.mean(axis=0) > 0.5, model.predict(data.X_val).reshape(-1) > 0
+    mc[draw] = {"n_inside": int(inside.sum()), "n_outside": int(outside.sum()),
+                "z_std_inside": z_std[inside], "z_std_outside": z_std[outside],
+                "p_std_inside": p_std[inside], "p_std_outside": p_std[outside],
+                "bayes_error_inside": bayes_error[inside],
+                "bayes_error_confident": bayes_error[~undecided & (nearest < INSIDE)],
+                "agree": float(np.mean(val_mc == val_eval)), "maps": (xx, yy, p_bar, p_std, z_std, nearest)}
+
+
+def mean_or_nan(values):
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+print("draw | undecided points inside / outside the data | logit spread inside / outside | probability spread "
+      "inside / outside | best possible error rate: undecided / confident points inside | MC and eval mode agree")
+for i, (draw, m) in enumerate(mc.items()):
+    z_in, z_out, p_in, p_out, e_in, e_conf = (mean_or_nan(m[key]) for key in (
+        "z_std_inside", "z_std_outside", "p_std_inside", "p_std_outside",
+        "bayes_error_inside", "bayes_error_confident"))
+    print(f"{i + 1:4d} | {m['n_inside']:6d} / {m['n_outside']:4d} | {z_in:6.2f} / {z_out:5.2f} | "
+          f"{p_in:.3f} / {p_out:.3f} "
+          f"| {e_in:.0%} / {e_conf:.0%} | {m['agree']:.1%}")
 
 # %% [markdown]
-# **Question: where do the thinned networks disagree?** Dark means a large spread of the
-# predicted probability over the passes; the black line is the MC-averaged boundary.
-# (First seed.)
+# **Question: where do the thinned networks disagree?** Left, the spread of the probability
+# (what MC dropout is usually shown with): dark along the whole boundary, as its cap
+# predicts. Right, the spread of the logit: small where the boundary runs through the data,
+# large where it leaves them. Black: the MC-averaged boundary; dashed: where the nearest
+# training point is 0.6 away. (First draw.)
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 4.5))
-plots.plot_mc_dropout_uncertainty(runs[best, first][0], data.X_train, data.y_train, n_passes=MC_PASSES, ax=ax,
-                                  resolution=60,
-                                  title=f"MC dropout (drop_prob = {best}): std of p over {MC_PASSES} passes")
+xx, yy, p_bar, p_std, z_std, nearest = mc[first_draw]["maps"]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True, sharey=True)
+for ax, values, label in [(axes[0], p_std, "std of p over passes"),
+                          (axes[1], np.log10(z_std), "log10 std of the logit")]:
+    image = ax.contourf(xx, yy, values.reshape(xx.shape), levels=12, cmap="Greys")
+    fig.colorbar(image, ax=ax, label=label)
+    ax.contour(xx, yy, p_bar.reshape(xx.shape), levels=[0.5], colors="k", linewidths=1.2)
+    ax.contour(xx, yy, nearest.reshape(xx.shape), levels=[OUTSIDE], colors="C2", linestyles="--", linewidths=1)
+    plots.plot_dataset(data0.X_train, data0.y_train, ax=ax, alpha=0.6)
+axes[0].set_title(f"MC dropout ({MC_PASSES} passes): spread of the probability")
+axes[1].set_title("spread of the logit")
 plt.show()
 
 # %% [markdown]
-# The passes agree deep inside each class and disagree along the boundary, most of all
-# where the boundary runs out of the data and the network is extrapolating: there no
-# training point pins the thinned networks down. The MC average and the one-pass
-# weight-scaled network mostly agree; where they do not, averaging the passes is on
-# average the better of the two here.
+# Inside the data, the undecided points lie where the two classes mix: even the best
+# possible classifier is wrong on a large share of points there (about twice the rate deep
+# inside a moon). The thinned networks **agree** on "undecided" there (a small logit
+# spread): that is the data's own noise, which no model can remove and no amount of
+# averaging reveals as doubt. Outside the data, at the same $\bar p$, the logits spread
+# several times more: there the networks disagree because nothing pins them down. That
+# part is the model's uncertainty, the one MC dropout is meant to reveal. The MC average
+# and the one-pass weight-scaled network agree on almost every validation point; they
+# differ only near the boundary.
 
 # %% [markdown]
 # ## 8. The lesson's claims, checked
 #
-# Checked on each of the five seeds (designed on seeds 0–19, asserted on `MOONS_SEEDS`).
+# Designed on held-out values other than the ones measured; measured, with the failure
+# rate of this whole cell, on values nobody tuned on (`evidence/README.md`).
+# Every comparison is paired (same draw, same seed) over the runs above (10; 5 in the browser).
 
 # %% tags=["claims"]
+print(held)
 print("mean validation loss per drop_prob:", {p: round(v, 4) for p, v in mean_val_loss.items()})
-for row_none, row_best in zip(results[0.0], results[best]):
-    print(f"seed {row_best['seed']}: gap {row_best['gap']:.3f} vs {row_none['gap']:.3f}; val loss "
-          f"{row_best['val_loss']:.3f} vs {row_none['val_loss']:.3f}; late rise {row_best['late_rise']:.3f} vs "
-          f"{row_none['late_rise']:.3f}; epochs to 0.45: {row_best['epochs_to_0.45']:.0f} vs {row_none['epochs_to_0.45']:.0f}")
-assert best == MOONS_DROP_PROB, "the drop_prob notebook 04 uses (coursekit.models.MOONS_DROP_PROB) is chosen here"
-for row_none, row_best in zip(results[0.0], results[best]):
-    assert row_best["gap"] < row_none["gap"] - 0.05, "dropout shrinks the generalization gap clearly, on every seed"
-    assert row_best["val_loss"] < row_none["val_loss"], "and lowers the validation loss"
-    assert 0 < row_best["late_rise"] < row_none["late_rise"], "the validation loss still rises, but more slowly"
-    assert row_best["epochs_to_0.45"] >= 2 * row_none["epochs_to_0.45"], "dropout converges more slowly"
+for comparison in (vs_full["test_loss"], vs_full["loss_gap"], vs_es["test_loss"], too_high_vs_best):
+    print(comparison)
+too_high_underfits = compare_paired(too_high, none_full, "train_acc", names=(f"dropout {DROP_PROBS[-1]}", "none"))
+print(too_high_underfits)
+print("validation loss at the end minus its minimum, with dropout:", [round(r["val_rise"], 3) for r in dropout_rows])
+# Dropout's lower test loss than the full-budget baseline's is shown above, draw by draw, but not asserted:
+# with 5 runs (the browser) "on most runs" fails by bad luck too often. The generalization gap is robust.
+gap = vs_full["loss_gap"]
+assert gap.wins > gap.n / 2 and gap.mean_difference < 0, \
+    "against the baseline trained for the same budget, dropout shrinks the generalization gap (test - training loss)"
+assert vs_es["test_loss"].mean_difference > 0, \
+    "the early-stopped baseline has the lower test loss: over the better baseline dropout gains nothing here"
+assert too_high_vs_best.mean_difference < 0, "too much dropout (0.8) costs accuracy against the better baseline"
+assert too_high_underfits.losses > too_high_underfits.n / 2, "...because it underfits: lower training accuracy"
+assert summarize([r["val_rise"] for r in dropout_rows])[0] > 0.01, \
+    "with dropout the validation loss still climbs after its minimum: dropout does not say when to stop"
 
 # The Dropout layer: the training mean within 5 standard errors of the input mean, the variance
 # x^2 drop/keep larger than in evaluation (Var(x B / keep) = x^2 drop/keep for B ~ Bernoulli(keep)).
-x = np.random.default_rng(5).standard_normal(400_000) + 1.0
+layer_rng = held.rng("claims: Dropout layer")
+x = layer_rng.standard_normal(400_000) + 1.0
 for drop_prob in [0.2, 0.5, 0.9]:
-    out = Dropout(drop_prob, rng=np.random.default_rng(6)).forward(x, training=True)
+    out = Dropout(drop_prob, rng=layer_rng).forward(x, training=True)
     bound = 5 * np.sqrt(np.sum(x ** 2) * drop_prob / (1 - drop_prob)) / x.size
     extra_variance = np.mean((out - x) ** 2) / np.mean(x ** 2)
     print(f"drop_prob {drop_prob}: mean(out) - mean(x) = {out.mean() - x.mean():+.4f} (bound {bound:.4f}), "
@@ -507,16 +686,18 @@ for drop_prob in [0.2, 0.5, 0.9]:
     assert abs(out.mean() - x.mean()) < bound, "inverted dropout preserves the expected activation"
     assert abs(np.mean(out == 0) - drop_prob) < 5 * np.sqrt(drop_prob * (1 - drop_prob) / x.size)
     assert abs(extra_variance / (drop_prob / (1 - drop_prob)) - 1) < 0.05, "...but not the variance"
-    assert np.array_equal(Dropout(drop_prob, rng=np.random.default_rng(6)).forward(x, training=False), x), \
+    assert np.array_equal(Dropout(drop_prob, rng=layer_rng).forward(x, training=False), x), \
         "evaluation mode must be exactly the identity"
 
-for seed, m in mc.items():
-    print(f"seed {seed}: MC std undecided {m['std_undecided']:.3f} vs confident {m['std_confident']:.3f}; "
-          f"agreement {m['agree']:.3f}; accuracy MC {m['mc_acc']:.3f} vs evaluation mode {m['eval_acc']:.3f}")
-    assert m["std_undecided"] > 2 * m["std_confident"], "the passes disagree along the boundary"
-    assert m["agree"] > 0.9, "the MC average and the weight-scaled network mostly agree"
-assert np.mean([m["mc_acc"] for m in mc.values()]) >= np.mean([m["eval_acc"] for m in mc.values()]), \
-    "averaging the passes is at least as accurate as weight scaling, on average"
+pooled = {key: mean_or_nan(np.concatenate([m[key] for m in mc.values()])) for key in (
+    "z_std_inside", "z_std_outside", "bayes_error_inside", "bayes_error_confident")}
+pooled["agree"] = np.mean([m["agree"] for m in mc.values()])
+print("MC dropout over the draws:", {key: round(float(v), 3) for key, v in pooled.items()})
+assert pooled["z_std_outside"] > 1.5 * pooled["z_std_inside"], \
+    "at equal p, the thinned networks disagree more outside the data than inside it"
+assert pooled["bayes_error_inside"] > pooled["bayes_error_confident"], \
+    "the undecided points inside the data are where the labels are noisiest"
+assert pooled["agree"] > 0.9, "the MC average and the weight-scaled network mostly agree"
 print("All claims hold.")
 
 # %% [markdown]
@@ -530,19 +711,23 @@ print("All claims hold.")
 #   vanilla dropout too). Vanilla dropout instead multiplies by `keep_prob` at test time.
 # * Backward is `dx = dout * mask` with **the forward's own mask**; a fresh mask every
 #   training forward pass, the identity in evaluation mode.
-# * `drop_prob` is chosen on validation loss; more dropout trades training fit for
-#   generalization. Dropout converges more slowly, and the validation loss still rises
-#   late in training: combine it with early stopping (notebook 04).
-# * Keeping dropout on at prediction and averaging passes (**MC dropout**) gives a cheap
-#   uncertainty estimate: the passes disagree along the decision boundary, above all
-#   where it leaves the data.
+# * Compare a regularizer against the baseline **early-stopped**, not only against the
+#   baseline trained too long. On 100 noisy points, dropout beats the overtrained
+#   baseline in loss but not the early-stopped one, and barely moves the accuracy; a
+#   too-high rate (0.8) underfits and costs accuracy even when its loss looks fine.
+# * Dropout slows overfitting down and makes training slower; the validation loss still
+#   rises late in training: combine it with early stopping (notebook 04).
+# * **MC dropout** (dropout on at prediction, average the passes) measures the model's
+#   uncertainty. Measure the spread in logit space, or compare points with the same
+#   $\bar p$: a probability's spread is capped by $\sqrt{\bar p(1-\bar p)}$, and a prediction
+#   near 1/2 may just be honest about noisy labels.
 #
 # | here | PyTorch | Keras |
 # |---|---|---|
 # | `Dropout(drop_prob, rng=rng)` | `nn.Dropout(p=drop_prob)` | `layers.Dropout(rate=drop_prob)` |
 # | `keep_prob = 1 - drop_prob` (classic papers, Ng's `keep_prob`, TF1) | `1 - p` | `1 - rate` |
 # | `model.forward(x, training=True/False)` | `model.train()` / `model.eval()` | `model(x, training=True/False)` |
-# | `plots.mc_dropout_predict(model, X, n_passes=T)` | `model.train()` then average `T` forward passes | average `T` calls of `model(x, training=True)` |
+# | MC dropout: `model.forward(X, training=True)` `T` times (or `plots.mc_dropout_predict(model, X, n_passes=T)`) | `model.eval()`, then `.train()` on the dropout modules only (`for m in model.modules(): if isinstance(m, nn.Dropout): m.train()`), and average `T` forward passes; not `model.train()`, which also puts batch norm in training mode (batch statistics, running averages updated) | average `T` calls of `model(x, training=True)` (this also switches batch norm to batch statistics; with batch norm, call the dropout layers with `training=True` yourself) |
 #
 # Next: **03 · Spatial dropout**, where dropping single pixels of a feature map barely
 # regularizes at all.

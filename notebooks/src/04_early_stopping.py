@@ -12,22 +12,22 @@
 # %% [markdown]
 # # 04 · Early stopping
 #
-# In notebook 00 the baseline's validation loss reached its minimum after a handful of
+# In notebook 00 the baseline's validation loss reached its minimum after a few dozen
 # epochs and then climbed for the rest of the run; dropout (notebook 02) slowed that climb
 # but did not stop it. The cheapest cure is to **stop when the validation loss stops
 # improving** and keep the weights of the best epoch.
 #
 # In this notebook you will
-# 1. watch training loss fall while validation loss turns up, and see why that needs a
-#    validation split (and why the test set stays untouched);
+# 1. watch training loss fall while validation loss turns up, and see why held-out data
+#    have **three** jobs: deciding when to stop, choosing settings, and reporting;
 # 2. see why early stopping *is* regularization: for a linear model, the number of
-#    gradient steps plays the role of the L2 strength;
+#    gradient steps plays the role of an L2 strength, pulling towards the **starting point**;
 # 3. implement the per-epoch **decision** (improvement, `min_delta`, `wait`, `patience`)
-#    and the **best-weights bookkeeping**, with Keras's exact rules;
+#    and the **best-weights bookkeeping**, with Keras's rules;
 # 4. use the finished `EarlyStopping` callback, and see where it differs from Keras;
 # 5. end notebooks 00–04 with a **head-to-head table**: no regularization, L2, dropout,
-#    early stopping and their combinations, on the same five seeds, scored once on the
-#    test set against the best possible.
+#    early stopping and their combinations, over fresh draws of the data and several
+#    seeds, chosen without using any split twice, scored once on the test set.
 
 # %% tags=["setup"]
 # Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).
@@ -48,29 +48,67 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from coursekit import datasets, plots
+from coursekit import datasets, heldout, plots
 from coursekit.exercises import check, show_solution
-from coursekit.experiments import seed_streams
+from coursekit.experiments import EarlyStoppingSnapshot, seed_streams
 from coursekit.losses import binary_cross_entropy_with_logits
-from coursekit.models import MOONS_EPOCHS, MOONS_SEEDS, train_moons_mlp
+from coursekit.models import MOONS_EPOCHS, MOONS_N_TRAIN, train_moons_mlp
 from coursekit.training import evaluate
 
 # %% [markdown]
 # ## 1. Training loss falls, validation loss turns up
 #
-# The data, the baseline model and the recipe of notebook 00 (`train_moons_mlp`: plain SGD,
-# batches of 30, 150 epochs), on the first of its five seeds. `seed_streams(SEED)` fixes
-# the initial weights and the batch order, so two runs with the same seed are the same
-# run, epoch for epoch.
+# The data, the baseline model and the recipe of notebook 00 (`train_moons_mlp`: plain SGD
+# on 100 training points of the noisy moons). Every number in this notebook comes from
+# **fresh draws** of the data and fresh training seeds, derived from one integer, the
+# held-out seed (`coursekit.heldout`; set `COURSEKIT_HELDOUT_SEED` to run everything on new
+# data). The claims at the end were designed on other values and measured on values
+# nobody tuned them on (`evidence/README.md` in the repository).
+#
+# **Three jobs for held-out data.** Early stopping looks at held-out data to decide when
+# to stop. Later we will also choose its patience and pick the best configuration, and
+# finally report how good that is. Each job gets its own split, drawn fresh from the same
+# generator:
+#
+# * the **stopping split** (200 points): `fit` logs its loss as `val_loss` after every
+#   epoch, and early stopping watches it;
+# * the **selection split** (500 points): chooses patience and the configuration;
+# * the **test split** (500 points): scored once, at the very end (section 8).
+#
+# Why not one validation split for all? Section 8 shows what goes wrong. `train_moons_mlp`
+# logs `val_loss` on `data.X_val`, so we hand it the stopping split there.
 #
 # A small callback records how far the weights have moved from their initialization,
-# $\lVert\theta_t - \theta_0\rVert$, after every epoch; we use it in section 2.
+# $\lVert\theta_t - \theta_0\rVert$, after every epoch; we use it in section 2. An
+# `EarlyStoppingSnapshot` (section 7) also watches the run.
 
 # %%
-data = datasets.load_noisy_moons()
-print("train", data.X_train.shape, "| val", data.X_val.shape, "| test", data.X_test.shape)
-SEED = MOONS_SEEDS[0]
+from coursekit.datasets import Splits
+
+held = heldout.for_lesson("04")
+print(held)
+BROWSER = heldout.browser_budget()
+N_STOP, N_SELECT = 200, 500
+
+
+def load_draw(draw):
+    """One fresh draw of the moons in four splits.
+
+    Returns (Splits whose X_val/y_val is the 200-point stopping split, (X_select, y_select)).
+    """
+    d = datasets.load_noisy_moons(draw=draw, n_train=MOONS_N_TRAIN, n_val=N_STOP + N_SELECT)
+    fit_data = Splits(d.X_train, d.y_train, d.X_val[:N_STOP], d.y_val[:N_STOP], d.X_test, d.y_test)
+    return fit_data, (d.X_val[N_STOP:], d.y_val[N_STOP:])
+
+
+# 5 data draws x 2 training seeds: 10 paired runs per configuration (1 seed per draw in the browser: section 8)
+CELLS = held.grid(draws=5, seeds=1 if BROWSER else 2)
+DRAW, SEED = CELLS[0]  # sections 1-7 use the first draw and seed
+data, (X_select, y_select) = load_draw(DRAW)
+print("train", data.X_train.shape, "| stopping", data.X_val.shape, "| selection", X_select.shape,
+      "| test", data.X_test.shape)
 loss_fn = binary_cross_entropy_with_logits
+PATIENCE = 10
 
 
 class DistanceFromInit:
@@ -85,16 +123,17 @@ class DistanceFromInit:
         return False
 
 
-distance = DistanceFromInit()
-full_model, full_history = train_moons_mlp(data, seed_streams(SEED), callbacks=[distance])
+distance, snapshot = DistanceFromInit(), EarlyStoppingSnapshot(patience=PATIENCE)
+full_model, full_history = train_moons_mlp(data, seed_streams(SEED), callbacks=[distance, snapshot])
 best_epoch = int(np.argmin(full_history["val_loss"]))
-print(f"{full_history.epochs} epochs; lowest validation loss {min(full_history['val_loss']):.3f} at epoch "
-      f"{best_epoch}; at the end {full_history['val_loss'][-1]:.3f}")
+print(f"{full_history.epochs} epochs; lowest validation (stopping-split) loss {min(full_history['val_loss']):.3f} "
+      f"at epoch {best_epoch}; at the end {full_history['val_loss'][-1]:.3f}")
 
 # %% [markdown]
 # **Question: which epoch's weights would we want to keep?** The dot marks the epoch
 # with the lowest validation loss. Everything after it makes the training loss smaller
-# and the validation loss bigger: the network is fitting the noise.
+# and the validation loss bigger: the network fits the noise of its 100 points and grows
+# overconfident.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -104,93 +143,152 @@ plots.plot_history(full_history, metric="accuracy", ax=axes[1], title="accuracy"
 plt.show()
 
 # %% [markdown]
-# **Why a validation split.** "Stop at the best epoch" is a choice made by looking at
-# data, like choosing λ for L2. If we made it on the training loss we would never stop
-# (it keeps falling). If we made it on the **test** set, the test score would no longer
-# be an honest estimate of performance on new data: we would have picked the epoch that
-# happens to suit those 500 points. So the validation set decides when to stop, and the
-# test set is used once, at the very end (section 8).
+# **Why held-out data at all.** "Stop at the best epoch" is a choice made by looking at
+# data, like choosing λ for L2. Made on the training loss, we would never stop (it keeps
+# falling). Made on the **test** set, the test score would no longer be an honest estimate
+# of performance on new data: we would have picked the epoch that happens to suit those
+# 500 points. So the stopping split decides when to stop, and the test set is used once,
+# at the very end (section 8).
 
 # %% [markdown]
 # ## 2. Early stopping is regularization
 #
 # Gradient descent starts at $\theta_0$ and moves a bounded distance per step, so after
 # $t$ steps the weights are still near where they started. Stopping early limits how far
-# they can travel — just as an L2 penalty pulls them back towards 0.
+# they can travel from $\theta_0$, much as an L2 penalty limits how far they can travel
+# from the point it pulls towards.
 #
-# For a linear model with squared loss this is exact enough to see. With
-# $L(w) = \frac{1}{2m}\lVert Xw - y\rVert^2$, $A = X^\top X/m$ (2×2), $b = X^\top y/m$:
+# For a linear model with squared loss this can be made exact enough to see. With
+# $L(w) = \frac{1}{2m}\lVert Xw - y\rVert^2$, $A = X^\top X/m$ (2×2), $b = X^\top y/m$ and
+# $w^* = A^{-1}b$ the unregularized solution:
 #
-# * **gradient descent** from $w_0 = 0$ with step $\eta$: $w_{t+1} = w_t - \eta\,(A w_t - b)$.
-#   Along an eigenvector of $A$ with eigenvalue $s$ the coordinate is
-#   $\big(1-(1-\eta s)^t\big)\,w^*$: big-curvature directions are learned first.
-# * **ridge** (L2) with strength λ: $w(\lambda) = (A + \lambda I)^{-1} b$, coordinate
-#   $\frac{s}{s+\lambda}\,w^*$: big-curvature directions are shrunk least.
+# * **gradient descent** from $w_0$ with step $\eta$: $w_{t+1} = w_t - \eta\,(A w_t - b)$.
+#   Along an eigenvector of $A$ with eigenvalue $s$, the distance still to go shrinks as
+#   $w_t - w^* = (1-\eta s)^t\,(w_0 - w^*)$: big-curvature directions are learned first.
+# * **ridge** (L2) with strength λ, pulling towards a point $c$:
+#   $w(\lambda) = \arg\min_w L(w) + \frac{\lambda}{2}\lVert w - c\rVert^2 = (A + \lambda I)^{-1}(b + \lambda c)$,
+#   so $w(\lambda) - w^* = \frac{\lambda}{s+\lambda}\,(c - w^*)$ along the same eigenvector:
+#   big-curvature directions are shrunk least.
 #
-# Both factors go from 0 to 1 and treat the directions alike; with $\lambda \approx 1/(\eta t)$
-# they are close. So "$t$ steps" behaves like "λ = 1/(ηt)".
+# With $c = w_0$ both factors go from 1 to 0 and treat the directions alike; with
+# $\lambda \approx 1/(\eta t)$ they are close. So "$t$ steps from $w_0$" behaves like
+# "λ = 1/(ηt) towards $w_0$". The usual picture, "early stopping ≈ L2", starts from
+# $w_0 = 0$, where ridge towards $w_0$ is ordinary ridge towards 0. A network does **not**
+# start at 0: its initial weights are random, and early stopping keeps it near *them*,
+# which is a different regularizer from weight decay (which pulls towards 0). Both cases
+# below, on a small random regression problem (data from the held-out seed).
 
 # %%
-rng = np.random.default_rng(0)
+rng = held.rng("linear model")
 m = 40
 X_lin = np.column_stack([1.5 * rng.standard_normal(m), 0.4 * rng.standard_normal(m)])  # (40, 2)
 y_lin = X_lin @ np.array([1.0, 2.0]) + 0.5 * rng.standard_normal(m)                       # (40,)
 A, b = X_lin.T @ X_lin / m, X_lin.T @ y_lin / m
 w_star = np.linalg.solve(A, b)
-print("eigenvalues of A:", np.linalg.eigvalsh(A).round(3), "| least-squares solution w* =", w_star.round(3))
+direction = rng.standard_normal(2)
+w_random = 1.5 * direction / np.linalg.norm(direction)  # a random start at distance 1.5 from 0
+print("eigenvalues of A:", np.linalg.eigvalsh(A).round(3), "| w* =", w_star.round(3),
+      "| random start", w_random.round(3))
 
 eta, steps = 0.2, 200
-gd_path = np.zeros((steps + 1, 2))
-for t in range(steps):
-    gd_path[t + 1] = gd_path[t] - eta * (A @ gd_path[t] - b)
 lambdas = np.logspace(2, -3, 300)
-ridge_path = np.array([np.linalg.solve(A + lam * np.eye(2), b) for lam in lambdas])
-print("gd_path:", gd_path.shape, "ridge_path:", ridge_path.shape)
+
+
+def gd_path(w0):
+    """Gradient-descent iterates w_0 .. w_steps, shape (steps + 1, 2)."""
+    path = np.zeros((steps + 1, 2))
+    path[0] = w0
+    for t in range(steps):
+        path[t + 1] = path[t] - eta * (A @ path[t] - b)
+    return path
+
+
+def ridge_path(c):
+    """Ridge solutions towards c for every lambda in lambdas (large to small), shape (300, 2)."""
+    return np.array([np.linalg.solve(A + lam * np.eye(2), b + lam * c) for lam in lambdas])
+
+
+def max_distance(path, other):
+    """The largest distance from a point of path to the curve other, relative to |w*|."""
+    return max(np.min(np.linalg.norm(other - w, axis=1)) for w in path) / np.linalg.norm(w_star)
+
+
+zero = np.zeros(2)
+paths = {"from 0": gd_path(zero), "from the random start": gd_path(w_random)}
+ridges = {"towards 0": ridge_path(zero), "towards the random start": ridge_path(w_random)}
+print("paths:", {k: v.shape for k, v in paths.items()}, "| ridge paths:", {k: v.shape for k, v in ridges.items()})
 
 # %% [markdown]
 # **Question: do "more steps" and "less L2" move the weights the same way?** Left: the
-# gradient-descent iterates $w_t$. Right: the ridge solutions $w(\lambda)$ (large λ near
-# the origin). Both are coloured by the step count, using $t = 1/(\eta\lambda)$ for ridge, so
-# equal colours are partners. Grey ellipses: contours of the training loss; dashed: the
-# other method's path.
+# gradient-descent iterates $w_t$ from 0. Middle: the ridge solutions $w(\lambda)$ towards 0
+# (large λ near the origin). Both are coloured by the step count, using $t = 1/(\eta\lambda)$
+# for ridge, so equal colours are partners. Right: gradient descent from a random start,
+# with ridge towards that start (dashed) and towards 0 (dotted). Grey ellipses: contours of
+# the training loss.
 
 # %%
-g1, g2 = np.meshgrid(np.linspace(-0.3, 1.5, 120), np.linspace(-0.3, 3.0, 120))
+corners = np.vstack([w_star, zero, w_random])
+low, high = corners.min(axis=0) - 0.4, corners.max(axis=0) + 0.4
+g1, g2 = np.meshgrid(np.linspace(low[0], high[0], 100), np.linspace(low[1], high[1], 100))
 grid = np.stack([g1.ravel(), g2.ravel()], axis=1)
 train_mse = (0.5 * np.mean((grid @ X_lin.T - y_lin) ** 2, axis=1)).reshape(g1.shape)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
-panels = [(gd_path, np.arange(steps + 1), "gradient descent: $w_t$", ridge_path),
-          (ridge_path, 1 / (eta * lambdas), "ridge: $w(\\lambda)$, at $t = 1/(\\eta\\lambda)$", gd_path)]
-for ax, (path, step, title, other) in zip(axes, panels):
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), sharex=True, sharey=True)
+panels = [(paths["from 0"], np.arange(steps + 1), "gradient descent from 0: $w_t$", [ridges["towards 0"]]),
+          (ridges["towards 0"], 1 / (eta * lambdas), "ridge towards 0: $w(\\lambda)$, at $t = 1/(\\eta\\lambda)$",
+           [paths["from 0"]]),
+          (paths["from the random start"], np.arange(steps + 1), "gradient descent from a random start",
+           [ridges["towards the random start"], ridges["towards 0"]])]
+for ax, (path, step, title, others) in zip(axes, panels):
     ax.contour(g1, g2, train_mse, levels=15, colors="0.8", linewidths=0.8)
-    ax.plot(other[:, 0], other[:, 1], "--", color="0.4", linewidth=1)
+    for other, style in zip(others, ["--", ":"]):
+        ax.plot(other[:, 0], other[:, 1], style, color="0.3", linewidth=1.2)
     points = ax.scatter(path[:, 0], path[:, 1], c=np.log10(step + 1), s=12, cmap="viridis",
                         vmin=0, vmax=np.log10(steps + 1))
-    fig.colorbar(points, ax=ax, label="log10(step t + 1)")
     ax.plot(*w_star, "r*", markersize=12, label="$w^*$ (no regularization)")
-    ax.plot(0, 0, "ks", label="0 (start / λ = ∞)")
-    ax.set_title(title)
+    ax.plot(*zero, "ks", label="0")
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("$w_1$")
-    ax.legend(fontsize=8, loc="lower right")
+axes[2].plot(*w_random, "k^", label="random start")
+axes[2].plot([], [], "--", color="0.3", label="ridge towards the start")
+axes[2].plot([], [], ":", color="0.3", label="ridge towards 0")
+fig.colorbar(points, ax=axes, label="log10(step t + 1)")
+for ax in axes:
+    ax.legend(fontsize=7, loc="lower right")
 axes[0].set_ylabel("$w_2$")
 plt.show()
 
 # %% [markdown]
-# The two paths nearly coincide. In numbers: the largest distance from a gradient-descent
-# iterate to the ridge path, and from $w_t$ to its partner $w(\lambda = 1/(\eta t))$,
-# relative to $\lVert w^*\rVert$:
+# In numbers: the largest distance from a gradient-descent iterate to a ridge path, and
+# from $w_t$ (started at 0) to its partner $w(\lambda = 1/(\eta t))$, relative to
+# $\lVert w^*\rVert$:
 
 # %%
-gap_to_path = max(np.min(np.linalg.norm(ridge_path - w, axis=1)) for w in gd_path) / np.linalg.norm(w_star)
-partner_gap = max(np.linalg.norm(gd_path[t] - np.linalg.solve(A + np.eye(2) / (eta * t), b))
+gap_to_path = max_distance(paths["from 0"], ridges["towards 0"])
+partner_gap = max(np.linalg.norm(paths["from 0"][t] - np.linalg.solve(A + np.eye(2) / (eta * t), b))
                   for t in range(1, steps + 1)) / np.linalg.norm(w_star)
-print(f"max distance from w_t to the ridge path:      {gap_to_path:.1%} of |w*|")
-print(f"max distance from w_t to w(lambda = 1/(eta t)): {partner_gap:.1%} of |w*|")
+random_to_start = max_distance(paths["from the random start"], ridges["towards the random start"])
+random_to_zero = max_distance(paths["from the random start"], ridges["towards 0"])
+print(f"from 0: max distance from w_t to the ridge path:         {gap_to_path:6.1%} of |w*|")
+print(f"from 0: max distance from w_t to w(lambda = 1/(eta t)):  {partner_gap:6.1%} of |w*|")
+print(f"from the random start: to ridge towards the start         {random_to_start:6.1%} of |w*|")
+print(f"from the random start: to ridge towards 0                 {random_to_zero:6.1%} of |w*|")
 
 # %% [markdown]
-# **Question: does the MLP behave the same way?** Its weights also drift away from their
-# initialization as epochs go by; stopping at the best epoch keeps them close.
+# Read the numbers with care. From 0, the two **paths** run close together (the first
+# line: every iterate lies near *some* ridge solution), but the step-by-step pairing
+# $t \leftrightarrow \lambda = 1/(\eta t)$ is only a rule of thumb: at the same "strength",
+# the iterate and its ridge partner can be a sizeable fraction of $\lVert w^*\rVert$ apart
+# (the second line, typically around 20%). The curves have the same shape, not the same
+# parametrization. From a random start, gradient descent follows ridge **towards its
+# start**, not ridge towards 0 (the last two lines).
+#
+# **Question: does the MLP behave the same way?** Its weights drift away from their
+# initialization as epochs go by; stopping at the best epoch keeps them close to
+# $\theta_0$, which is not small: a He-initialized network starts with weights of the size
+# its layers need. Early stopping regularizes towards that starting point; L2 (weight
+# decay) pulls towards 0. They are different regularizers, which is one reason they can
+# be combined.
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -201,10 +299,12 @@ ax.set_ylabel(r"$\|\theta_t - \theta_0\|$")
 ax.set_title("how far the MLP's weights have travelled")
 ax.legend(fontsize=8)
 plt.show()
-print(f"distance at the best epoch {distance.distances[best_epoch]:.1f}, at the end {distance.distances[-1]:.1f}")
+initial_norm = math.sqrt(sum(float(np.sum(v ** 2)) for v in distance.start.values()))
+print(f"distance from theta_0 at the best epoch {distance.distances[best_epoch]:.1f}, at the end "
+      f"{distance.distances[-1]:.1f}; |theta_0| itself is {initial_norm:.1f}")
 
 # %% [markdown]
-# ## 3. The rule, exactly as Keras applies it
+# ## 3. The rule
 #
 # After every epoch, early stopping looks at one logged number, `current` (by default
 # `val_loss`), and keeps two numbers: `best`, the best value so far (start: $+\infty$ in
@@ -212,26 +312,33 @@ print(f"distance at the best epoch {distance.distances[best_epoch]:.1f}, at the 
 # the last improvement (start: 0). Each epoch:
 #
 # 1. `wait = wait + 1`;
-# 2. **improvement?** min mode: $\text{current} < \text{best} - \text{min\_delta}$;
-#    max mode: $\text{current} > \text{best} + \text{min\_delta}$. Strictly: **equal is not
-#    an improvement**, and neither is a change of exactly `min_delta`. **NaN is never an
-#    improvement** (every comparison with NaN is `False`, so write the test so that
-#    `False` means "no");
+# 2. **improvement?** In min mode, `current < best - min_delta`: the new value must beat the
+#    best by **more than** `min_delta`. (Keras writes the same test as
+#    `current + min_delta < best`.) In max mode, `current > best + min_delta`. Equal is
+#    **not** an improvement, and neither is a change of exactly `min_delta`. **NaN is never
+#    an improvement**: every comparison with NaN is `False`, so write the test so that
+#    `False` means "no";
 # 3. if it improved: `best = current`, `wait = 0`, and this epoch **never** stops training;
 # 4. otherwise stop when `wait >= patience`. With `patience = 3` the third epoch in a row
 #    without improvement stops; with `patience = 0` the first one does.
 #
-# "Exactly `min_delta`" needs care in floating point: `0.07 - 0.01` is
-# `0.06000000000000001` in float64, so the literal test `0.06 < 0.07 - 0.01` calls the step
-# 0.07 → 0.06 with `min_delta = 0.01` an improvement. With the gain
-# $g = \text{best} - \text{current}$ (max mode: $\text{current} - \text{best}$), coursekit counts an
-# improvement when $g - \text{min\_delta} > 8\,\varepsilon \max(|\text{best}|, |\text{current}|, \text{min\_delta})$,
-# $\varepsilon$ = `np.finfo(float).eps` (a few roundings' worth); with `min_delta = 0` simply
-# when $g > 0$.
+# `min_delta` ignores improvements too small to matter (noise in the validation loss);
+# `patience` rides over a few bad epochs before giving up.
 #
 # (The finished callback adds three Keras details: it never stops at epoch 0, a
 # `baseline` must also be beaten before `wait` resets, and epochs before
 # `start_from_epoch` are not monitored.)
+#
+# > **Going further: "exactly `min_delta`" in floating point.** `0.07 - 0.01` is
+# > `0.060000000000000005` in float64, so the textbook test calls the step 0.07 → 0.06 with
+# > `min_delta = 0.01`, a change of exactly `min_delta` on paper, an improvement (Keras's
+# > form does too: `0.06 + 0.01` is `0.06999999999999999`). coursekit's `EarlyStopping`
+# > forgives such rounding (`coursekit.early_stopping.is_improvement`): with the gain
+# > $g$ = `best - current` (max mode: `current - best`), it counts an improvement only when
+# > $g$ exceeds `min_delta` by more than a few roundings' worth,
+# > `8 * np.finfo(float).eps * max(abs(best), abs(current), min_delta)`. Either form is
+# > right for the exercise below; if yours differs from coursekit's only on such steps,
+# > the check tells you so, as information.
 
 # %% [markdown]
 # ### Exercise 1 — one epoch of the early-stopping decision
@@ -243,8 +350,7 @@ def early_stopping_step(best, wait, current, *, min_delta, patience, mode):
     best:      best monitored value so far (inf in "min" mode, -inf in "max" mode before any epoch)
     wait:      epochs since the last improvement
     current:   this epoch's monitored value (may be NaN)
-    min_delta: >= 0, an improvement must beat best by more than this (by exactly min_delta is
-               not enough, even where float rounding makes the difference look bigger)
+    min_delta: >= 0, an improvement must beat best by more than this
     patience:  >= 0
     mode:      "min" (lower is better) or "max" (higher is better)
     returns:   (best, wait, improved, stop) - the new best and wait, and two bools
@@ -286,17 +392,18 @@ for label, (stopped, kept) in stops.items():
 # %% [markdown]
 # **Question: how much patience does it take to find the real minimum?** Dotted lines:
 # where each setting stops; dots: the epoch whose weights it keeps. (Zoomed in on the
-# first 45 epochs.)
+# epochs up to shortly after the last stop.)
 
 # %%
-ax = plots.plot_early_stopping(full_history, stops, max_epoch=45, title="early stopping with different patience")
-shown = np.array(full_history["val_loss"][:46])
+zoom = min(MOONS_EPOCHS - 1, max((s for s, _ in stops.values() if s is not None), default=MOONS_EPOCHS) + 10)
+ax = plots.plot_early_stopping(full_history, stops, max_epoch=zoom, title="early stopping with different patience")
+shown = np.array(full_history["val_loss"][:zoom + 1])
 ax.set_ylim(shown.min() - 0.1, shown.max() + 0.05)  # zoom on the validation curve (the training loss starts higher)
 plt.show()
 
 # %% [markdown]
 # The validation curve is noisy near its minimum. Patience 0 stops at the first
-# wobble, long before the minimum; a few epochs of patience ride over the wobbles; more
+# wobble, usually long before the minimum; a few epochs of patience ride over the wobbles; more
 # patience than that finds the same minimum and only costs extra epochs (which is cheap,
 # because we keep the best weights, not the last ones).
 
@@ -443,7 +550,8 @@ print(f"the replay says patience {PATIENCE} stops at {replay(full_history['val_l
 #   the NaN epoch).
 # * **Float64 comparisons, and "exactly `min_delta`" is exact.** Keras compares
 #   `current - min_delta` with `best` in its backend's float32; coursekit compares Python
-#   floats (float64) and forgives the rounding of a step of exactly `min_delta` (section 3).
+#   floats (float64) and forgives the rounding of a step of exactly `min_delta` (the
+#   "going further" note of section 3).
 # * **Bad settings fail loudly.** An unknown `mode`, a negative `patience` or `min_delta`, or
 #   a `monitor` that is not logged raise a `ValueError` here. (Keras warns and falls back to
 #   `"auto"` for an unknown mode, takes `abs(min_delta)`, accepts a negative patience, and
@@ -470,17 +578,13 @@ print(f"stop decisions {decisions}; best {nan_first.best} at epoch {nan_first.be
 # in a run without it. So a full run can also tell us, for free, what the early-stopped
 # run would have ended with: watch it with `EarlyStopping`'s rule, but never stop, and
 # keep a copy of the weights it would have restored. That is
-# `coursekit.experiments.EarlyStoppingSnapshot`. The head-to-head table below uses it to
-# get each configuration with and without early stopping from one run per seed, and for
-# several patiences at once. Is it really the same? Compare with the live run of section 6,
-# bit for bit:
+# `coursekit.experiments.EarlyStoppingSnapshot`, and it already watched the full run of
+# section 1. The head-to-head below uses it to get each configuration with and without
+# early stopping from one run, and for several patiences at once. Is it really the same?
+# Compare with the live run of section 6, bit for bit:
 
 # %%
-from coursekit.experiments import EarlyStoppingSnapshot
-
-snapshot = EarlyStoppingSnapshot(patience=PATIENCE)
-watched_model, watched_history = train_moons_mlp(data, seed_streams(SEED), callbacks=[snapshot])
-print(f"the watched run trained all {watched_history.epochs} epochs; the snapshot says it would have stopped "
+print(f"the watched run trained all {full_history.epochs} epochs; the snapshot says it would have stopped "
       f"after epoch {snapshot.stopped_epoch}, keeping epoch {snapshot.best_epoch}")
 snapshot_identical = all(np.array_equal(snapshot.weights[k], v) for k, v in es_model.state_dict().items())
 print("snapshot weights == the live early-stopped run's weights, bit for bit:", snapshot_identical)
@@ -488,190 +592,299 @@ print("snapshot weights == the live early-stopped run's weights, bit for bit:", 
 # %% [markdown]
 # ## 8. Head to head: no regularization, L2, dropout, early stopping, and combinations
 #
-# Notebooks 00–04 used one data set, one baseline model, one recipe, one selection
-# criterion (the validation loss) and the same five seeds. Now every technique meets the
-# others there:
+# Notebooks 00–04 share one data generator, one baseline model, one recipe and one
+# selection criterion (the loss on held-out data). Now every technique meets the others,
+# on 5 fresh draws of the data × 2 training seeds, paired (same data, initial weights and
+# batches within a pair):
 #
-# * **L2** with $\lambda$ = `MOONS_LAMBD`, the value notebook 01 chose on the validation loss;
-# * **dropout** with `drop_prob` = `MOONS_DROP_PROB`, chosen in notebook 02 the same way;
-# * **early stopping** on the validation loss with the best weights restored, its patience
-#   chosen here, per configuration, from {5, 10, 20, 40} on the mean validation loss (the
-#   smallest of equally good ones: more patience would only cost epochs);
+# * **L2** with $\lambda$ = `MOONS_LAMBD`, the value notebook 01 chose;
+# * **dropout** with `drop_prob` = `MOONS_DROP_PROB`, the value notebook 02 uses;
+# * **early stopping** on the stopping split with the best weights restored, its patience
+#   chosen per configuration from {5, 10, 20, 40, 80};
 # * and their combinations.
 #
-# Each seed trains four networks (none, L2, dropout, L2 + dropout) for the full 150
-# epochs; an `EarlyStoppingSnapshot` per patience gives the early-stopped version of each.
-# Everything is chosen on validation data; the test set is scored here, once.
+# Each run trains one of three networks (none, L2, dropout) for the full budget; an
+# `EarlyStoppingSnapshot` per patience gives its early-stopped versions. (A fourth, L2 and
+# dropout together, was measured while designing the lesson and left out to save time:
+# on average it was no better than L2 alone, in loss or accuracy.) The
+# stopping split decides when to stop; the **selection** split chooses the patience and
+# then the configuration; the test split is scored once, for the table at the end. In
+# the browser (JupyterLite), where Python runs several times slower, each draw gets one
+# training seed instead of two (5 runs per configuration); the claims are measured under
+# both budgets.
 
 # %%
-from coursekit.experiments import compare_paired, results_table, run_seeds, summarize
+from coursekit.experiments import compare_paired, results_table, run_grid, summarize
 from coursekit.models import MOONS_DROP_PROB, MOONS_LAMBD
 from coursekit.regularization import L2
 
-PATIENCE_GRID = (5, 10, 20, 40)
-BASES = {"none": {}, "L2": {"regularizer": MOONS_LAMBD}, "dropout": {"drop_prob": MOONS_DROP_PROB},
-         "L2 + dropout": {"regularizer": MOONS_LAMBD, "drop_prob": MOONS_DROP_PROB}}
+PATIENCE_GRID = (5, 10, 20, 40, 80)
+BASES = {"none": {}, "L2": {"lambd": MOONS_LAMBD}, "dropout": {"drop_prob": MOONS_DROP_PROB}}
+draws = {draw: load_draw(draw) for draw in dict.fromkeys(d for d, _ in CELLS)}
 
 
-def scores(model):
-    val_loss, val_acc = evaluate(model, loss_fn, data.X_val, data.y_val)
-    test_loss, test_acc = evaluate(model, loss_fn, data.X_test, data.y_test)
-    return {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
+def scores(model, draw, prefix=""):
+    """The model's loss on the stopping split, loss and accuracy on the selection and test splits."""
+    fit_data, (X_sel, y_sel) = draws[draw]
+    stop_loss, _ = evaluate(model, loss_fn, fit_data.X_val, fit_data.y_val)
+    select_loss, select_acc = evaluate(model, loss_fn, X_sel, y_sel)
+    test_loss, test_acc = evaluate(model, loss_fn, fit_data.X_test, fit_data.y_test)
+    return {f"{prefix}stop_loss": stop_loss, f"{prefix}select_loss": select_loss, f"{prefix}select_acc": select_acc,
+            f"{prefix}test_loss": test_loss, f"{prefix}test_acc": test_acc}
 
 
 def head_to_head(settings):
-    """A run_seeds function: one full run of a configuration, scored at the end and at each patience's stop."""
-    def run(streams):
+    """A run_grid function: one full run of a configuration, scored at the end and at each patience's stop."""
+    def run(draw, streams):
         snapshots = {p: EarlyStoppingSnapshot(patience=p) for p in PATIENCE_GRID}
-        regularizer = L2(settings["regularizer"]) if "regularizer" in settings else None
-        model, history = train_moons_mlp(data, streams, regularizer=regularizer,
+        regularizer = L2(settings["lambd"]) if "lambd" in settings else None
+        model, history = train_moons_mlp(draws[draw][0], streams, regularizer=regularizer,
                                          drop_prob=settings.get("drop_prob", 0.0), callbacks=list(snapshots.values()))
-        row = {**scores(model), "epochs": history.epochs}
+        row = {**scores(model, draw), "epochs": history.epochs}
         for p, snap in snapshots.items():
             model.load_state_dict(snap.weights)  # the weights EarlyStopping(patience=p) would have ended with
-            row.update({f"{key} ES{p}": value for key, value in scores(model).items()})
-            row[f"epochs ES{p}"] = snap.epochs
+            row.update(scores(model, draw, prefix=f"ES{p} "))
+            row[f"ES{p} epochs"] = snap.epochs
         return row
     return run
 
 
-raw = {name: run_seeds(head_to_head(settings), MOONS_SEEDS, desc=name) for name, settings in BASES.items()}
+raw = {name: run_grid(head_to_head(settings), CELLS, desc=name) for name, settings in BASES.items()}
 
 # %% [markdown]
-# Early stopping's patience, per configuration, on the mean validation loss:
+# ### Choosing the patience: on which split?
+#
+# The tempting shortcut is to choose the patience by the loss early stopping itself
+# watched, the stopping split's. The table shows where that leads: mean over the runs of
+# the loss of the restored weights, on the stopping split and on the selection split.
 
 # %%
-METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "epochs")
-table, chosen_patience = {}, {}
+def mean_over(rows, key):
+    return summarize([r[key] for r in rows])[0]
+
+
+print(f"{'':13s} " + "  ".join(f"patience {p:>2d}: stopping / selection" for p in PATIENCE_GRID))
 for name, rows in raw.items():
-    table[name] = [{"seed": r["seed"], **{k: r[k] for k in METRICS}} for r in rows]
-    mean_val = {p: summarize([r[f"val_loss ES{p}"] for r in rows])[0] for p in PATIENCE_GRID}
-    chosen_patience[name] = min(p for p in PATIENCE_GRID if mean_val[p] == min(mean_val.values()))
-    print(f"{name:13s} mean validation loss with patience " +
-          ", ".join(f"{p}: {v:.4f}" for p, v in mean_val.items()) + f"  -> patience {chosen_patience[name]}")
+    print(f"{name:13s} " + "  ".join(f"{mean_over(rows, f'ES{p} stop_loss'):>13.4f} / "
+                                     f"{mean_over(rows, f'ES{p} select_loss'):.4f}" for p in PATIENCE_GRID))
+
+
+def choose_patience(rows, split):
+    """The patience with the lowest mean loss on the split (the smallest of equally good ones)."""
+    means = {p: mean_over(rows, f"ES{p} {split}_loss") for p in PATIENCE_GRID}
+    return min(p for p in PATIENCE_GRID if means[p] == min(means.values()))
+
+
+on_stopping = {name: choose_patience(rows, "stop") for name, rows in raw.items()}
+chosen_patience = {name: choose_patience(rows, "select") for name, rows in raw.items()}
+monotone = all(r[f"ES{q} stop_loss"] <= r[f"ES{p} stop_loss"]
+               for rows in raw.values() for r in rows for p, q in zip(PATIENCE_GRID, PATIENCE_GRID[1:]))
+print("\npatience chosen on the stopping split: ", on_stopping)
+print("patience chosen on the selection split:", chosen_patience)
+print("on every run, the stopping-split loss of the restored weights never rises with patience:", monotone)
+
+# %% [markdown]
+# On the stopping split, the loss of the restored weights **never rises with patience**, on
+# any run: a more patient run sees every epoch a less patient one sees (and more), and it
+# restores the epoch with the lowest stopping-split loss among them. So choosing patience
+# by that loss always slides to the largest patience in the grid (or ties with it),
+# whatever the grid: the criterion cannot say "enough". On the **selection** split, which
+# no step of early stopping has looked at, more patience has to earn its place. Here it
+# often does: L2's loss keeps improving slowly for a hundred epochs, so a small patience
+# would stop it on a plateau, and its best patience is large on either split. The
+# plain network's best patience on the selection split is usually smaller.
+#
+# **The same bias makes early-stopped configurations look better than they are.** The
+# restored weights are, by construction, those of the epoch where the stopping split's
+# loss was lowest; part of that low value is luck, the particular 200 points happening to
+# suit that epoch. Scored on a split that chose nothing, the same weights lose that luck.
+# Below, stopping-split minus selection-split loss of the same weights, mean over all
+# runs of the networks: for a network trained the full budget (no choice made on
+# either split) the difference is only the two splits' noise; for the early-stopped ones
+# it is shifted down by the luck of the choice.
+
+# %%
+full_gap = [r["stop_loss"] - r["select_loss"] for rows in raw.values() for r in rows]
+print(f"full budget:   stopping minus selection loss {np.mean(full_gap):+.4f} (mean over {len(full_gap)} runs)")
+for p in PATIENCE_GRID:
+    es_gap = [r[f"ES{p} stop_loss"] - r[f"ES{p} select_loss"] for rows in raw.values() for r in rows]
+    shift = compare_paired([{"draw": i, "seed": 0, "v": g} for i, g in enumerate(es_gap)],
+                           [{"draw": i, "seed": 0, "v": g} for i, g in enumerate(full_gap)], "v",
+                           lower_is_better=True)
+    print(f"patience {p:2d}:   stopping minus selection loss {np.mean(es_gap):+.4f}; lower than at the full budget "
+          f"on {shift.wins}/{shift.n} runs")
+
+# %% [markdown]
+# The shift is small here, a few hundredths on average over many draws, and on a handful
+# of runs it can hide in the splits' noise. But it is a bias, not noise: it always points
+# the same way, and it grows with more patience (a minimum over more epochs) and with a
+# smaller stopping split (noisier losses). It is about the size of the differences
+# between the best configurations below. Had we chosen among configurations on the
+# stopping split, the early-stopped ones would have started with that head start.
+# Choosing on the selection split removes it.
+#
+# ### The head-to-head table
+#
+# Six configurations: each network at the full budget, and early-stopped with the
+# patience the selection split chose. Mean ± sd over the runs. The
+# configuration is chosen on the selection loss; the test columns are the report, read once.
+
+# %%
+METRICS = ("select_loss", "select_acc", "test_loss", "test_acc", "epochs")
+table = {}
+for name, rows in raw.items():
+    table[name] = [{"draw": r["draw"], "seed": r["seed"], **{k: r[k] for k in METRICS}} for r in rows]
 for name, rows in raw.items():
     p = chosen_patience[name]
     label = "early stopping" if name == "none" else f"{name} + early stopping"
-    table[label] = [{"seed": r["seed"], **{k: r[f"{k} ES{p}"] for k in METRICS}} for r in rows]
-order = ["none", "L2", "dropout", "early stopping", "L2 + dropout", "L2 + early stopping",
-         "dropout + early stopping", "L2 + dropout + early stopping"]
+    table[label] = [{"draw": r["draw"], "seed": r["seed"], **{k: r[f"ES{p} {k}"] for k in METRICS}} for r in rows]
+order = ["none", "L2", "dropout", "early stopping", "L2 + early stopping", "dropout + early stopping"]
 table = {name: table[name] for name in order}
+mean_select_loss = {name: mean_over(rows, "select_loss") for name, rows in table.items()}
+chosen = min(mean_select_loss, key=mean_select_loss.get)
+print(results_table(table, ["select_loss", "select_acc", "test_loss", "test_acc", "epochs"],
+                    percent=["select_acc", "test_acc"]))
+bayes_test = np.mean([datasets.noisy_moons_bayes_scores(d.X_test, d.y_test) for d, _ in draws.values()], axis=0)
+print(f"Bayes-optimal rule on the same test points: test loss {bayes_test[0]:.3f}, test accuracy {bayes_test[1]:.1%}")
+print(f"chosen on the mean selection loss: {chosen!r}")
 
 # %% [markdown]
-# **The table.** Mean ± sd over the five seeds; then, seed by seed against "none" (same
-# initial weights, same batches), on how many seeds each configuration did better on
-# the test set, and how many epochs it trained (mean; "none" trains all 150). The
-# Bayes-optimal rule of notebook 00 on the same test points is the best any model can do.
+# Run by run against "none" (same data, initial weights and batches): on how many runs
+# each configuration has the lower test loss and the higher test accuracy.
 
 # %%
-bayes_test_loss, bayes_test_acc = datasets.noisy_moons_bayes_scores(data.X_test, data.y_test)
-print(results_table(table, ["val_loss", "val_acc", "test_loss", "test_acc"], percent=["val_acc", "test_acc"]))
-print(f"Bayes rule on the test split: test loss {bayes_test_loss:.3f}, test accuracy {100 * bayes_test_acc:.1f}%\n")
 comparisons = {name: {key: compare_paired(rows, table["none"], key, names=(name, "none"))
                       for key in ("test_loss", "test_acc")} for name, rows in table.items() if name != "none"}
-print(f"{'vs none, per seed':31s} {'test loss lower':>16s} {'test accuracy higher':>21s}  {'mean change':>12s}  "
-      f"epochs trained")
+print(f"{'vs none, paired':31s} {'test loss lower':>16s} {'test accuracy higher':>21s}  {'mean change':>12s}")
 for name, c in comparisons.items():
-    epochs = summarize([r["epochs"] for r in table[name]])[0]
     print(f"{name:31s} {c['test_loss'].wins:>10d} of {c['test_loss'].n} {c['test_acc'].wins:>15d} of "
-          f"{c['test_acc'].n}  {100 * c['test_acc'].mean_difference:+6.1f} points  {epochs:8.0f}")
+          f"{c['test_acc'].n}  {100 * c['test_acc'].mean_difference:+6.1f} points")
 
 # %% [markdown]
 # **Question: how close to the best possible does each configuration get?** Left, test
-# accuracy; right, test loss. Black ticks are means over the seeds, dots single seeds (one
-# colour per seed, so you can follow a seed down the rows), the dashed line is "none",
-# the dotted line the Bayes-optimal rule on the same test points.
+# accuracy; right, test loss. Black ticks are means over the runs, dots single runs (one
+# colour per run), the dashed line is "none", the dotted line the Bayes-optimal rule on
+# the same test points.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True, constrained_layout=True)
-plots.plot_seed_results(table, "test_acc", ax=axes[0], baseline="none", reference=bayes_test_acc,
+plots.plot_seed_results(table, "test_acc", ax=axes[0], baseline="none", reference=bayes_test[1],
                         reference_label="Bayes-optimal rule", percent=True, xlabel="test accuracy (%)",
                         title="test accuracy (higher is better)")
-plots.plot_seed_results(table, "test_loss", ax=axes[1], baseline="none", reference=bayes_test_loss,
+plots.plot_seed_results(table, "test_loss", ax=axes[1], baseline="none", reference=bayes_test[0],
                         reference_label="Bayes-optimal rule", xlabel="test loss (cross-entropy)",
                         title="test loss (lower is better)")
 plt.show()
 
 # %% [markdown]
-# What the table says (we designed these experiments on 20 other seeds; what follows held
-# on every group of five of them, and the claims below check it on these five):
-#
-# * **Every technique cuts the test loss, on every seed.** The unregularized network is
-#   overconfident: when it is wrong it is very sure, and cross-entropy punishes that.
-# * **Only L2 makes the network clearly more accurate**, on every seed, to within about a
-#   point of the Bayes-optimal rule: shrinking the weights smooths the boundary towards the
-#   true one (notebook 01).
-# * **Early stopping** is nearly free (a fraction of the epochs) and cuts the test loss by
-#   about a third, but its accuracy is about the baseline's: the early network is
-#   cautious, not better at telling the moons apart. **Dropout** behaves alike here: lower
-#   loss, about the same accuracy.
-# * **Regularizers do not add up.** L2 + dropout is no more accurate than L2 alone, and
-#   early stopping on top of L2 only helps with enough patience: L2's validation loss keeps
-#   improving slowly for a hundred epochs, so a small patience would stop it on a plateau
-#   (look at the patience table above). The configuration chosen on validation loss below
-#   is a regularized one, and no combination beats the best single technique by more than
-#   the seed-to-seed spread.
+# **Question: where does early stopping help, and where not?** Early stopping against
+# the same runs trained for the full budget, one column per data draw:
 
 # %%
-mean_val_loss = {name: summarize([r["val_loss"] for r in rows])[0] for name, rows in table.items()}
-chosen = min(mean_val_loss, key=mean_val_loss.get)
-test_acc_mean, test_acc_sd = summarize([r["test_acc"] for r in table[chosen]])
-print(f"chosen on the mean validation loss: {chosen!r}; its test accuracy {test_acc_mean:.1%} ± {test_acc_sd:.1%} "
-      f"(Bayes rule {bayes_test_acc:.1%}, none {summarize([r['test_acc'] for r in table['none']])[0]:.1%})")
+es_vs_full = {key: comparisons["early stopping"][key] for key in ("test_loss", "test_acc")}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+plots.plot_effect_by_draw(es_vs_full["test_loss"], ax=axes[0], title="early stopping vs none: test loss")
+plots.plot_effect_by_draw(es_vs_full["test_acc"], ax=axes[1], percent=True,
+                          title="early stopping vs none: test accuracy")
+plt.show()
+
+# %% [markdown]
+# What the table says (the claims below check it on whatever held-out value you run; we
+# designed them on other values):
+#
+# * **Every technique cuts the test loss** of the unregularized network, on most runs (on
+#   all of them, except dropout alone now and then). Trained for the full budget, the plain
+#   network is overconfident: when it is wrong it is very sure, and cross-entropy punishes
+#   that.
+# * **Early stopping on 100 noisy points lowers the loss, not the error.** It cuts the
+#   plain network's test loss by about a third, but its accuracy stays about where it was
+#   at the full budget: a little better on some draws, worse on others (the figure above).
+#   The early network is cautious, not better at telling the moons apart. With only 200
+#   noisy points to decide when to stop, it also stops on noise now and then: a small
+#   patience can stop it within the first few epochs.
+# * **Early stopping costs data.** It needs a split of its own: here 200 points, twice the
+#   training set, that the other techniques could have trained on instead. (In this table
+#   no configuration trains on them, so the comparison is fair to the others, not to a
+#   practitioner with 300 labelled points.)
+# * **L2 is the technique that moves the accuracy**, and early stopping on top of L2 with
+#   a large patience adds a little: L2's loss keeps improving slowly, so early stopping
+#   there mostly trims the last epochs.
+# * **Regularizers do not simply add up.** Dropout on top of L2 added nothing measurable
+#   while we designed the lesson. The configuration chosen on the selection split is
+#   usually L2 with early stopping, but the early-stopped configurations are close, and on
+#   some draws another one wins; its margin over plain L2 (about a point of accuracy on
+#   average) varies from draw to draw.
 
 # %% [markdown]
 # ## 9. The lesson's claims, checked
+#
+# Designed on held-out values other than the ones measured; measured, with the failure
+# rate of this whole cell, on values nobody tuned on (`evidence/README.md`).
 
 # %% tags=["claims"]
-none_rows = table["none"]
+print(held)
 print(f"stopped at epoch {es_history.stopped_epoch} of {MOONS_EPOCHS}; restored val loss {restored_val_loss:.4f}")
 print(f"distance travelled: best epoch {distance.distances[best_epoch]:.2f}, end {distance.distances[-1]:.2f}")
-print("chosen patience:", chosen_patience, "| chosen configuration:", chosen)
-for name, rows in table.items():
-    print(f"{name:31s} " + " ".join(f"{r['test_acc']:.3f}/{r['test_loss']:.3f}" for r in rows))
+print(f"linear model: paths {gap_to_path:.3f}, partners {partner_gap:.3f}; random start: towards it "
+      f"{random_to_start:.3f}, towards 0 {random_to_zero:.3f}")
+print("patience chosen on the stopping split:", on_stopping, "| on the selection split:", chosen_patience)
+print("chosen configuration:", chosen)
+for name, c in comparisons.items():
+    print(f"{name:31s} test loss {c['test_loss'].mean_difference:+.4f} ({c['test_loss'].wins}/{c['test_loss'].n}), "
+          f"test accuracy {c['test_acc'].mean_difference:+.4f} ({c['test_acc'].wins}/{c['test_acc'].n})")
+# the mechanics, on the first draw and seed
 assert es_history.stopped_epoch is not None and es_history.epochs < MOONS_EPOCHS, "early stopping should stop early"
 assert restored_val_loss == min(es_history["val_loss"]), "restored weights reproduce the best val loss exactly"
 assert early.best_epoch == int(np.argmin(es_history["val_loss"])) == es_history.stopped_epoch - PATIENCE
 assert es_history.stopped_epoch == replay(full_history["val_loss"], patience=PATIENCE)[0], \
     "replaying the curve predicts the live stop"
 assert my_val_loss == min(my_history["val_loss"]), "your callback restores the best epoch too"
-assert stops["patience 0"][1] < stops["patience 20"][1], "no patience stops before the real minimum"
-assert full_history["val_loss"][-1] > 1.5 * min(full_history["val_loss"]), "training too long hurts validation loss"
-assert distance.distances[-1] > 2 * distance.distances[best_epoch], "the weights keep travelling after the best epoch"
-assert gap_to_path < 0.1, "gradient descent follows the ridge path (early stopping ~ L2 for a linear model)"
 assert nan_first.best == 0.48 and nan_first.best_epoch == 2, "a NaN first value never becomes best"
 assert snapshot_identical, "one full run gives the early-stopped run's weights, bit for bit"
+assert distance.distances[-1] > distance.distances[best_epoch], "the weights keep travelling after the best epoch"
+# early stopping as regularization (linear model)
+assert gap_to_path < 0.15, "gradient descent from 0 follows the ridge path (early stopping ~ L2 for a linear model)"
+assert random_to_start < 0.7 * random_to_zero, "from a random start it follows ridge towards the start, not towards 0"
+# choosing patience
+assert monotone, "the stopping-split loss of the restored weights never rises with patience"
+assert all(on_stopping[name] == PATIENCE_GRID[-1] or
+           all(r[f"ES{on_stopping[name]} stop_loss"] == r[f"ES{PATIENCE_GRID[-1]} stop_loss"] for r in raw[name])
+           for name in raw), "so choosing patience on the stopping split slides to the grid's edge (or ties with it)"
+# the head-to-head, on the test split
 for name, c in comparisons.items():
-    assert c["test_loss"].wins == c["test_loss"].n, f"{name} lowers the test loss on every seed"
-assert comparisons["L2"]["test_acc"].wins == comparisons["L2"]["test_acc"].n, "L2 is more accurate on every seed"
-for plain, stopped in zip(none_rows, table["early stopping"]):
-    assert stopped["test_loss"] < 0.75 * plain["test_loss"], "early stopping cuts the test loss by a quarter or more"
-    assert stopped["epochs"] < MOONS_EPOCHS / 2, "...in less than half the epochs"
-assert abs(comparisons["early stopping"]["test_acc"].mean_difference) < 0.02, "...without changing the accuracy much"
-assert summarize([r["test_acc"] for r in table["L2 + dropout"]])[0] <= summarize([r["test_acc"] for r in table["L2"]])[0], \
-    "adding dropout to L2 does not make it more accurate"
-assert "L2" in chosen, "the configuration chosen on validation loss regularizes the weights"
-assert test_acc_mean > bayes_test_acc - 0.02, "and comes within two points of the best possible test accuracy"
+    if name != "dropout":  # dropout alone, at the full budget, is the one exception now and then (notebook 02)
+        assert c["test_loss"].wins > c["test_loss"].n / 2, f"{name} lowers the plain network's test loss on most runs"
+es_loss = es_vs_full["test_loss"]
+assert es_loss.mean_difference < 0 and es_loss.wins >= 0.8 * es_loss.n, \
+    "early stopping cuts the plain network's test loss on (nearly) every run"
+assert abs(es_vs_full["test_acc"].mean_difference) < 0.05, \
+    "...while its test accuracy moves by less than 5 points on average: it lowers the loss, not the error"
+assert chosen not in ("none", "dropout"), \
+    "the selection split never picks a network trained for the full budget without L2"
 print("All claims hold.")
 
 # %% [markdown]
 # ## What to remember
 #
-# * The validation loss, not the training loss, says when to stop; the test set is not
-#   consulted until the very end.
-# * Early stopping limits how far the weights travel from their initialization; for a
-#   linear model with squared loss, $t$ steps of gradient descent ≈ L2 with
-#   $\lambda \approx 1/(\eta t)$.
-# * Keras's rule: improvement means `current < best - min_delta` (min mode) or
-#   `current > best + min_delta` (max mode), strictly (exactly `min_delta` is not enough,
-#   whatever float rounding says); NaN never improves; `wait += 1` every epoch, reset on
-#   improvement; stop when `wait >= patience` (never at epoch 0).
+# * Held-out data have three jobs: deciding when to stop, choosing settings, reporting.
+#   Give each its own split (or nest the choices): a split that decided when to stop
+#   flatters the runs it stopped, and choosing patience on it always picks the largest.
+#   The test set is read once, at the end.
+# * Early stopping limits how far the weights travel from their **initialization**: for a
+#   linear model with squared loss, $t$ steps of gradient descent from $w_0$ behave like
+#   L2 towards $w_0$ with $\lambda \approx 1/(\eta t)$ (same paths, a loose pairing of $t$
+#   and λ). From a random start that is not weight decay, which pulls towards 0.
+# * The rule: improvement means `current < best - min_delta` (min mode; Keras writes
+#   `current + min_delta < best`) or `current > best + min_delta` (max mode); equal or
+#   exactly `min_delta` is not enough; NaN never improves; `wait += 1` every epoch, reset
+#   on improvement; stop when `wait >= patience` (never at epoch 0).
 # * Keep a **copy** of the best weights and restore it at the end of training, whether it
 #   stopped early or not (Keras 3; tf.keras 2 restored only when it stopped early).
 # * Patience must suit the run: a slowly improving run (L2) needs more.
-# * On the noisy moons, every technique lowers the test loss; only L2 brings the accuracy
-#   near the Bayes ceiling; combinations do not add up. Compare techniques on the same
-#   seeds, paired, and choose on validation data.
+# * On 100 noisy points, every technique lowers the test loss; early stopping lowers the
+#   loss but not the error; L2 is what moves the accuracy; combinations do not simply add
+#   up. Compare techniques on the same draws and seeds, paired, and choose on data that
+#   made no other choice.
 #
 # | here | PyTorch | Keras |
 # |---|---|---|
@@ -680,5 +893,6 @@ print("All claims hold.")
 # | `stopped_epoch`, 0-based | — | `stopped_epoch`, 0-based; printed messages count epochs from 1 |
 # | `fit` returns a `History` with `stop_reason`, `stopped_epoch` | in your own loop: `break` | `model.stop_training = True` ends `model.fit` |
 # | `EarlyStoppingSnapshot(patience=p)` (one run, both results) | record the best state in your loop and keep training | — |
+# | three splits: stopping (`validation_data`), selection, test | the same, by hand | `validation_data` for stopping; keep another split for choosing |
 #
 # Next: **05 · Batch normalization**.
