@@ -3,6 +3,7 @@
     python site/build.py            # both parts, into site/_build/html/
     python site/build.py --book     # only the rendered lessons (Jupyter Book 1)
     python site/build.py --lite     # only the in-browser notebooks (JupyterLite + Pyodide)
+    python site/build.py --book --no-execute   # the pages quickly, notebooks without outputs
     python -m http.server -d site/_build/html    # then open http://localhost:8000
 
 Any Python 3.10+ can run it: the first run creates its own virtual environment
@@ -58,13 +59,22 @@ def repository_url() -> str:
 
 
 def pages_url(repo: str | None = None) -> str:
-    """The GitHub Pages address of the repository: https://OWNER.github.io/REPO/."""
-    repo = repo or repository_url()
-    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?", repo)
+    """The GitHub Pages address of the repository: https://OWNER.github.io/REPO/ (coursekit.release.pages_url)."""
+    from coursekit import release
+
+    return release.pages_url(repo or repository_url())
+
+
+def course_release() -> str:
+    """The release this checkout is: coursekit.__version__ (coursekit/__init__.py), e.g. "0.2.0"."""
+    from coursekit import release
+
+    text = (ROOT / "coursekit" / "__init__.py").read_text()
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', text, flags=re.M)
     if not match:
-        raise ValueError(f"Repository URL {repo!r} is not https://github.com/OWNER/REPO")
-    owner, name = match.groups()
-    return f"https://{owner.lower()}.github.io/{name}/"
+        raise SystemExit("coursekit/__init__.py names no __version__")
+    release.parse_version(match.group(1))
+    return match.group(1)
 
 
 def lite_path(notebook_name: str) -> str:
@@ -164,7 +174,7 @@ def launch_cell_html(name: str, repo: str) -> str:
     )
 
 
-def stage_book(repo: str, cache: bool) -> Path:
+def stage_book(repo: str, execute: str) -> Path:
     import nbformat
     import yaml
 
@@ -182,13 +192,15 @@ def stage_book(repo: str, cache: bool) -> Path:
         pages.append(f"notebooks/{path.stem}")
 
     (stage / "intro.md").write_text(home_page_markdown((ROOT / "README.md").read_text(), repo))
+    shutil.copy2(SITE / "book" / "favicon.svg", stage / "favicon.svg")
     (stage / "_toc.yml").write_text(yaml.safe_dump(
         {"format": "jb-book", "root": "intro", "chapters": [{"file": p} for p in pages]}, sort_keys=False))
 
     config = yaml.safe_load((SITE / "book" / "_config.yml").read_text())
     config["repository"]["url"] = repo
+    config["html"]["extra_footer"] = release_footer(repo, course_release()) + " " + config["html"]["extra_footer"]
     config["html"]["baseurl"] = pages_url(repo)
-    config["execute"]["execute_notebooks"] = "cache" if cache else "force"
+    config["execute"]["execute_notebooks"] = execute
     config["execute"]["cache"] = str(BUILD / "jupyter_cache")
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -204,16 +216,61 @@ def stage_book(repo: str, cache: bool) -> Path:
     return stage
 
 
-def build_book(repo: str, cache: bool) -> None:
-    stage = stage_book(repo, cache)
+def release_footer(repo: str, version: str) -> str:
+    """The footer's words naming the release the site was built from, linked to its changes."""
+    return (f'Release {version} of the course (<a href="{repo}/blob/v{version}/CHANGELOG.md">what changed</a>, '
+            f'<a href="{repo}/releases/tag/v{version}">download</a>).')
+
+
+def write_releases_index(out: Path, repo: str, *, changelog: Path = ROOT / "CHANGELOG.md",
+                         version: str | None = None) -> Path:
+    """``out``/releases.json: every release of ``changelog`` and the one the site was built from (``version``,
+    default this checkout's). A lesson's setup cell reads it to say that a newer release is out
+    (coursekit.release); its format is kept for every release ever published."""
+    from coursekit import release
+
+    index = release.releases_index(changelog.read_text(), repository=repo, site_release=version or course_release())
+    path = Path(out) / release.INDEX_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def build_book(repo: str, execute: str = "force") -> None:
+    """The rendered lessons; ``execute``: "force" (run every notebook), "cache" (only changed ones) or "off"
+    (the notebooks as committed, without outputs: quick, for working on the site itself)."""
+    stage = stage_book(repo, execute)
     # Progress bars render as blank boxes (or twice) in static pages: off for the site.
-    env = {**os.environ, "COURSEKIT_PROGRESS": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    # ...and no lookup of newer releases (coursekit.release): the site names its own release.
+    env = {**os.environ, "COURSEKIT_PROGRESS": "0", "COURSEKIT_RELEASE_CHECK": "0", "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     bin_dir = Path(sys.executable).parent
     run([bin_dir / "jupyter-book", "config", "sphinx", stage], env=env)
+    drop_thebe(stage / "conf.py")
     (BUILD / "doctrees").mkdir(exist_ok=True)
     run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", BUILD / "doctrees", stage, HTML], env=env)
-    check_executed_notebooks()
+    redirect_with_icon(HTML / "index.html")
+    if execute != "off":
+        check_executed_notebooks()
+
+
+def redirect_with_icon(index: Path) -> None:
+    """Give the home page's redirect (index.html -> intro.html) the site's icon, so that loading it does not make
+    the browser ask for a /favicon.ico the site does not have (a 404 in the console)."""
+    text = index.read_text()
+    if "rel=\"icon\"" not in text:
+        index.write_text('<link rel="icon" href="_static/favicon.svg" type="image/svg+xml" />\n' + text)
+
+
+def drop_thebe(conf: Path) -> None:
+    """Remove sphinx_thebe from the generated conf.py: the site has no live code cells (JupyterLite runs the
+    lessons), and the extension adds its `const THEBE_JS_URL = ...` script twice to every page, which the browser
+    reports as "Identifier 'THEBE_JS_URL' has already been declared"."""
+    text = conf.read_text()
+    without = re.sub(r"""['"]sphinx_thebe['"],\s*""", "", text)
+    if without == text:
+        raise SystemExit(f"{conf}: expected sphinx_thebe among Jupyter Book's extensions; check drop_thebe()")
+    conf.write_text(without)
 
 
 def check_executed_notebooks() -> None:
@@ -302,6 +359,20 @@ def build_coursekit_wheel() -> Path:
     return wheel
 
 
+def link_lite_icons(lite: Path) -> None:
+    """Name JupyterLite's own icon in the head of each of its pages: it sets one only once its app has loaded, and
+    until then the browser asks for /favicon.ico at the root of the host (outside the site: a 404 in the console)."""
+    icon = lite / "static" / "favicons" / "favicon.ico"
+    if not icon.exists():
+        raise SystemExit(f"JupyterLite build lacks {icon}")
+    for page in [lite / "index.html", *sorted(lite.glob("*/index.html"))]:
+        text = page.read_text()
+        if 'rel="icon"' in text or "<head>" not in text:
+            continue
+        href = os.path.relpath(icon, page.parent).replace(os.sep, "/")
+        page.write_text(text.replace("<head>", f'<head>\n    <link rel="icon" href="{href}" />', 1))
+
+
 def build_lite() -> None:
     downloads = download_lite_inputs()
     lite_src = BUILD / "lite-src"
@@ -337,6 +408,7 @@ def build_lite() -> None:
         shutil.rmtree(LITE_OUT)
     bin_dir = Path(sys.executable).parent
     run([bin_dir / "jupyter", "lite", "build", "--lite-dir", lite_src], cwd=lite_src)
+    link_lite_icons(LITE_OUT)
     for path in notebooks():
         if not (LITE_OUT / "files" / path.name).exists():
             raise SystemExit(f"JupyterLite build lacks {path.name}")
@@ -349,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--book", action="store_true", help="build only the Jupyter Book")
     parser.add_argument("--lite", action="store_true", help="build only JupyterLite")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="render the notebooks as committed, without running them (quick, for working on the "
+                             "site's pages; the published site always runs them)")
     parser.add_argument("--cache", action="store_true",
                         help="re-execute only notebooks whose code changed (default: execute all)")
     args = parser.parse_args(argv)
@@ -358,9 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     ensure_npm_packages()
     started = time.perf_counter()
     if args.book or both:
-        build_book(repo, cache=args.cache)
+        build_book(repo, execute="off" if args.no_execute else "cache" if args.cache else "force")
     if args.lite or both:
         build_lite()
+    index = write_releases_index(HTML, repo)
+    print(f"release {course_release()}: {index.relative_to(ROOT) if index.is_relative_to(ROOT) else index}")
     print(f"site built in {time.perf_counter() - started:.0f} s: {HTML}\n"
           f"serve it with: python -m http.server -d {HTML.relative_to(Path.cwd()) if HTML.is_relative_to(Path.cwd()) else HTML}")
     return 0

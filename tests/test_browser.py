@@ -11,15 +11,19 @@ reads the page:
   traceback, a warning, or a progress bar drawn as text);
 * as many figures are drawn (each ``<img>`` loaded) as the same notebook makes when
   nbclient executes it headless;
-* the progress bars are widgets (``.widget-hprogress``, seen while they run: a bar that
-  completes removes itself), one whenever the headless run displayed a widget;
+* the progress bars are widgets (``.widget-hprogress``) while they run; each then leaves one line
+  of text in place of its widget, as in the headless run, so no widget view stays in the outputs;
 * the claims cell printed "All claims hold.".
 
 Then, in a copy of lesson 00, a learner types a catalogued wrong answer into an exercise
 cell, runs all, and must see ``FAILED ❌`` with that mistake's hint under the check cell;
 saves (File → Save Notebook): the file on disk is a valid notebook with the edit and its
-outputs, and everything else as it was; reopened, it shows its figures and the verdict with
-no error.
+outputs (no widget view among them), and everything else as it was; reopened, it shows its
+figures and the verdict with no error (no "Error displaying widget").
+
+Run All pressed the moment a lesson opens, before its kernel has started, is a known JupyterLab
+race (the run starts a kernel of its own while the notebook starts one): checked, as an expected
+failure, by ``test_run_all_right_after_opening_runs_every_cell``.
 
 Screenshots, the browser's console and each lesson as JupyterLab executed it are written to
 ``tests/artifacts/jupyterlab/`` (git ignores ``tests/artifacts/``; ``$COURSE_BROWSER_ARTIFACTS``
@@ -355,6 +359,24 @@ def _widget_outputs(nb: dict) -> int:
                if WIDGET_VIEW in output.get("data", {}))
 
 
+# What a finished progress bar leaves (coursekit._progress.ProgressBar.summary): "epochs: 300/300 in 00:04 (...)",
+# "stopped early at epoch 11 (0-based) of 300, after 12 epochs in 00:01 (...)".
+PROGRESS_SUMMARY = re.compile(r"^(?:[^:\n]+: \d+/\d+|.+, after \d+ \w+) in (?:\d+:)?\d\d:\d\d\b")
+
+
+def _progress_summaries(nb: dict) -> int:
+    return sum(1 for cell in _code_cells(nb) for output in cell.get("outputs", [])
+               if PROGRESS_SUMMARY.match("".join(output.get("data", {}).get("text/plain", ""))))
+
+
+def _verdict_text(cell) -> str:
+    """The verdict a check cell shows: its display's plain text (the rich form's fallback), or what it printed."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "display_data" and "text/html" in output.get("data", {}):
+            return "".join(output["data"].get("text/plain", ""))
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
 def _error_outputs(nb: dict) -> list[str]:
     return [f"code cell {i}: {output['ename']}: {output['evalue']}" for i, cell in enumerate(_code_cells(nb))
             for output in cell.get("outputs", []) if output.get("output_type") == "error"]
@@ -406,15 +428,18 @@ def test_run_all_in_jupyterlab_draws_every_figure_and_widget_bar_without_errors(
         f"{notebook.name}: {report['images']} figures drawn in JupyterLab, the headless run made {figures}"
     assert not report["brokenImages"], f"{notebook.name}: figures that did not load: {report['brokenImages']}"
 
-    # Progress bars: the headless run displayed `bars` widgets; JupyterLab must have drawn them as widgets
-    # (all of them, so far: at least one, never more; a bar closed before it was drawn is not a failure).
-    bars, drawn = _widget_outputs(headless), report["seen"]["progress"]
-    print(f"  progress bars: {bars} widget outputs headless, {drawn} drawn as widgets in JupyterLab")
-    if bars:
-        assert 1 <= drawn <= bars, f"{notebook.name}: the headless run displayed {bars} progress-bar widgets; " \
-                                   f"JupyterLab drew {drawn}"
+    # Progress bars: drawn as widgets while they run (JupyterLab has ipywidgets), then each one's output is
+    # replaced by a line of text, so neither the page's notebook nor the headless run keeps a widget view (a saved
+    # lesson reopened without the kernel would show "Error displaying widget: model not found").
+    summaries, drawn = _progress_summaries(headless), report["seen"]["progress"]
+    print(f"  progress bars: {summaries} summary lines headless, {drawn} drawn as widgets in JupyterLab")
+    assert _widget_outputs(executed) == 0 and _widget_outputs(headless) == 0, \
+        f"{notebook.name}: widget views left in the outputs"
+    assert _progress_summaries(executed) == summaries, f"{notebook.name}: not every bar left its summary line"
+    if summaries:
+        assert 1 <= drawn <= summaries, f"{notebook.name}: {summaries} bars ran headless; JupyterLab drew {drawn}"
     else:
-        assert drawn == 0, f"{notebook.name}: {drawn} progress bars drawn, none displayed headless"
+        assert drawn == 0, f"{notebook.name}: {drawn} progress bars drawn, none ran headless"
 
 
 def _exercise_cell_index(nb, name: str) -> tuple[int, int]:
@@ -457,7 +482,12 @@ def test_a_wrong_answer_typed_in_jupyterlab_shows_its_hint_and_survives_save_and
         check_cell.screenshot(path=str(artifacts / "wrong-answer-check-cell.png"))
         verdict = check_cell.locator(".jp-OutputArea-output").text_content()
         assert verdict.startswith(f"FAILED ❌ {WRONG_EXERCISE}: "), verdict
-        assert _squash(wrong.hint) in _squash(verdict), f"the hint of {key!r} is not shown:\n{verdict}"
+        # the rich verdict: the hint up front (`code` set as code), the failing case folded away
+        assert _squash(wrong.hint.replace("`", "")) in _squash(verdict), f"the hint of {key!r} is not shown:\n{verdict}"
+        assert check_cell.locator(".coursekit-verdict details").count() == 1
+        assert not check_cell.locator(".coursekit-verdict details").evaluate("d => d.open")
+        box = check_cell.locator(".coursekit-verdict").bounding_box()
+        assert box and box["height"] < 400, f"the folded verdict is {box} tall"
         assert not report["stderr"], report["stderr"]
         assert "All claims hold." in report["outputText"], "a wrong answer must not break the rest of the notebook"
 
@@ -483,8 +513,9 @@ def test_a_wrong_answer_typed_in_jupyterlab_shows_its_hint_and_survives_save_and
         assert after.source == expected, f"cell {i} changed on save:\n{after.source}\nvs\n{expected}"
         assert after.metadata.get("tags", []) == before.metadata.get("tags", []), f"cell {i}: tags changed"
     assert saved.metadata["kernelspec"] == nb.metadata["kernelspec"]
-    saved_verdict = "".join(o.get("text", "") for o in saved.cells[check_index].outputs if o.output_type == "stream")
+    saved_verdict = _verdict_text(saved.cells[check_index])
     assert saved_verdict.startswith(f"FAILED ❌ {WRONG_EXERCISE}: "), saved_verdict
+    assert _widget_outputs(saved) == 0, "the saved lesson keeps widget views (progress bars)"
     figures = _figures(saved)
     assert figures > 0
 
@@ -502,3 +533,56 @@ def test_a_wrong_answer_typed_in_jupyterlab_shows_its_hint_and_survives_save_and
     assert f"FAILED ❌ {WRONG_EXERCISE}: " in report["outputText"]
     assert not report["stderr"], report["stderr"]
     assert not report["dirty"], "the notebook counts as modified just after opening it"
+    assert "Error displaying widget" not in report["outputText"], "a widget view without its model is shown"
+    console = (artifacts / "wrong-answer-reopened.console.txt").read_text()
+    assert "model not found" not in console, console
+
+
+# The notebook is shown before its kernel session exists: JupyterLab first writes a checkpoint, only then reads
+# the kernelspec from the metadata and starts the kernel (about 1 + 3 s here). Run All in that window makes
+# runCell start a kernel itself (or, before the kernelspec is read, ask in a "Select Kernel" dialog) while the
+# notebook starts its own; one replaces the other and the queued cells are lost: one cell runs, no figure.
+# The notebooks' metadata is right (kernelspec python3, which exists); the race is JupyterLab's (4.6.6 here;
+# upstream jupyterlab/jupyterlab#8490). Kept as an expected failure: it passes once JupyterLab waits.
+EARLY_STATE_JS = f"""() => {{
+  const panel = window.jupyterapp && {PANEL};
+  if (!panel || !panel.context) return null;
+  const cells = panel.content.widgets.filter(cell => cell.model.type === 'code');
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return {{ready: panel.context.isReady, status: kernel ? kernel.status : '',
+           executed: cells.filter(cell => cell.model.executionCount).length, total: cells.length,
+           queued: cells.filter(cell => (cell.promptNode ? cell.promptNode.textContent : '').includes('*')).length,
+           dialogs: Array.from(document.querySelectorAll('.jp-Dialog')).map(e => e.textContent.slice(0, 80))}};
+}}"""
+
+
+@pytest.mark.xfail(reason="JupyterLab race: Run All before the notebook's kernel has started loses the queued cells "
+                          "(jupyterlab/jupyterlab#8490); not the notebooks' metadata", strict=False)
+def test_run_all_right_after_opening_runs_every_cell(lab, artifacts):
+    server, browser = lab
+    name = NOTEBOOKS[0].name
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(server.url(name, "early-run-all"), wait_until="load")
+        page.wait_for_function(f"() => ({EARLY_STATE_JS})() && ({EARLY_STATE_JS})().ready", timeout=120_000)
+        page.evaluate("() => { window.jupyterapp.commands.execute('runmenu:run-all'); }")  # before the kernel
+        started, idle_since = time.monotonic(), None
+        while time.monotonic() - started < NOTEBOOK_TIMEOUT_S:
+            state = page.evaluate(EARLY_STATE_JS)
+            if state["dialogs"]:
+                page.screenshot(path=str(artifacts / "early-run-all-dialog.png"))
+                page.locator(".jp-Dialog .jp-mod-accept").click()  # "Select": the preselected Python 3 kernel
+            if state["status"] == "idle" and state["queued"] == 0 and state["executed"] > 0:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 5:
+                    break
+            else:
+                idle_since = None
+            page.wait_for_timeout(POLL_MS)
+        page.screenshot(path=str(artifacts / "early-run-all.png"))
+    finally:
+        context.close()
+        server.shut_down_kernels()
+    assert state["executed"] == state["total"], f"{name}: Run All right after opening ran {state['executed']} of " \
+                                                f"{state['total']} code cells"

@@ -24,6 +24,13 @@ directory and executed by tests/notebook_runner.py with that environment's Pytho
 failures of an environment are collected and reported together, each naming the notebook
 and the cell.
 
+A third job checks releases (issue 24): in a throw-away repository, release A is this working tree
+(tagged vA) and release B a commit on top of it made as README.md's "Releases" says (version bumped,
+changelog entry, ``tools/release.py``, tagged vB). A's first lesson, alone in a Colab-like
+environment, its %pip line pointed at that repository, must install A (not B), run to the end
+without a warning and print that B is out, read from B's releases index (built by site/build.py,
+served on localhost).
+
 These are slow (minutes, mostly pip): ``python -m pytest --full`` runs them. A missing
 interpreter skips that environment with the reason, except under CI (CI=true), where it
 fails.
@@ -51,7 +58,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from git_snapshot import snapshot_working_tree
+from git_snapshot import git, snapshot_working_tree
 from notebook_runner import warnings_in
 
 if sys.version_info >= (3, 11):
@@ -462,6 +469,8 @@ def _clean_environ(venv: Path, home: Path) -> dict[str, str]:
         # The kernel's debugger otherwise writes a frozen-modules note to the kernel's log (not to a cell).
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     })
+    # No lookup of newer releases on the network (coursekit.release): the previous-release check serves its own.
+    env.setdefault("COURSEKIT_RELEASE_CHECK", "0")
     # One BLAS thread per process: the two environments run at once on a 2-core machine, and
     # OpenBLAS's spinning worker threads then slow numpy 2.x notebooks down 5-7x.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -694,8 +703,8 @@ def _install_with_setup_cell(result: EnvResult, python: Path, runner: Path, env,
         return False
     executed = nbformat.read(output, as_version=4)
     printed = "".join(o.get("text", "") for o in executed.cells[0].outputs if o.get("name") == "stdout")
-    if not re.search(r"^coursekit \S+$", printed, flags=re.M):
-        result.failures.append(f"the setup cell did not print coursekit's version; it printed:\n{_tail(printed)}")
+    if not re.search(r"^coursekit \d+\.\d+\.\d+ \(this lesson is from release", printed, flags=re.M):
+        result.failures.append(f"the setup cell did not print coursekit's release; it printed:\n{_tail(printed)}")
         return False
     _report_warnings(result, "the setup cell's install", executed)
     return True
@@ -738,11 +747,24 @@ def run_environment(spec: EnvSpec, work: Path, *, wheel: Path | None = None, rep
         return result
 
 
-def _run_environment(result: EnvResult, spec: EnvSpec, work: Path, *, wheel, repo) -> EnvResult:
+@dataclass(frozen=True)
+class Venv:
+    """A fresh environment made by _make_venv, and what runs in it."""
+
+    path: Path
+    python: Path          # its interpreter
+    env: dict             # the environment of its processes (_clean_environ)
+    runner: Path          # tests/notebook_runner.py, copied outside the checkout
+    outside: Path         # an empty folder outside the checkout, to run things from
+    version: str          # its Python version, "3.12.1"
+
+
+def _make_venv(result: EnvResult, spec: EnvSpec, work: Path, *, extra: list) -> Venv | None:
+    """A venv of ``spec``'s Python with its pins, ``extra`` and a python3 kernel; None (``result`` says why) if not."""
     interpreter, description = resolve_interpreter(spec)
     if interpreter is None:
         result.missing = description
-        return result
+        return None
     result.python = description
     version = ".".join(map(str, _probe_interpreter(interpreter)))
     venv, home, outside = work / "venv", work / "home", work / "outside"
@@ -756,17 +778,26 @@ def _run_environment(result: EnvResult, spec: EnvSpec, work: Path, *, wheel, rep
     proc = _run([interpreter, "-m", "venv", venv], env=env, cwd=outside, timeout=600)
     if proc.returncode != 0:
         result.failures.append(f"python -m venv failed with {interpreter}:\n{_tail(proc.stderr)}")
-        return result
+        return None
     python = venv / "bin" / "python"
-    extra = [wheel, *KERNEL_PACKAGES] if spec.install == "wheel" else []
     if not _pip_install(result, python, extra, env, outside):
-        return result
+        return None
     proc = _run([python, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
                 env=env, cwd=outside, timeout=600)
     if proc.returncode != 0:
         result.failures.append(f"ipykernel install --sys-prefix failed:\n{_tail(proc.stderr)}")
-        return result
+        return None
     result.timings["venv + pip install"] = time.monotonic() - start
+    return Venv(venv, python, env, runner, outside, version)
+
+
+def _run_environment(result: EnvResult, spec: EnvSpec, work: Path, *, wheel, repo) -> EnvResult:
+    start = time.monotonic()
+    made = _make_venv(result, spec, work, extra=[wheel, *KERNEL_PACKAGES] if spec.install == "wheel" else [])
+    if made is None:
+        return result
+    venv, python, env, runner, outside, version = (made.path, made.python, made.env, made.runner, made.outside,
+                                                   made.version)
 
     if spec.install == "setup-cell":
         mark = time.monotonic()
@@ -792,6 +823,168 @@ def _run_environment(result: EnvResult, spec: EnvSpec, work: Path, *, wheel, rep
     result.timings["total"] = time.monotonic() - start
     if not result.failures and not result.install_changes:   # ~0.5 GB; kept after a failure, for a look
         shutil.rmtree(venv, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# A lesson saved from one release, reopened after the next (issue 24)
+# ---------------------------------------------------------------------------------------
+
+PREVIOUS_RELEASE = "previous-release"
+PREVIOUS_RELEASE_LESSON = NOTEBOOKS[0].name   # the quickest lesson
+NEXT_RELEASE_SUMMARY = "A release made by the install checks: nothing changes but the version."
+RELEASE_SCRIPT = Path("tools") / "release.py"
+
+
+def working_tree_release(repo: Path) -> str:
+    """The release a repository's working tree names: its coursekit/__init__.py's ``__version__``."""
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', (repo / "coursekit" / "__init__.py").read_text(), flags=re.M)
+    if match is None:
+        raise AssertionError(f"{repo}/coursekit/__init__.py names no __version__")
+    return match.group(1)
+
+
+def tag_release(repo: Path) -> str:
+    """Tag ``repo``'s HEAD as the release its tree names (vX.Y.Z), as a release is tagged; returns X.Y.Z.
+
+    The lessons' setup cells install ``git+REPOSITORY@vX.Y.Z``: a snapshot of the working tree is that release.
+    """
+    version = working_tree_release(repo)
+    git("tag", f"v{version}", cwd=repo)
+    return version
+
+
+def next_release(repo: Path, version: str) -> None:
+    """Make the next minor release in ``repo`` as README.md's "Releases" says an instructor does: the version
+    bumped, a changelog entry, ``python tools/release.py`` (setup cells and notebooks), a commit, a tag."""
+    init = repo / "coursekit" / "__init__.py"
+    current = working_tree_release(repo)
+    init.write_text(init.read_text().replace(f'__version__ = "{current}"', f'__version__ = "{version}"', 1))
+    changelog = repo / "CHANGELOG.md"
+    text = changelog.read_text()
+    first = re.search(r"^## \[\d+\.\d+\.\d+\] - (\S+)", text, flags=re.M)
+    if first is None:
+        raise AssertionError("CHANGELOG.md has no release entry to put the next one above")
+    date = max(time.strftime("%Y-%m-%d", time.gmtime()), first.group(1))   # never dated before the last release
+    entry = f"## [{version}] - {date}\n\n{NEXT_RELEASE_SUMMARY}\n\n### For learners\n\n- Nothing new.\n\n"
+    changelog.write_text(text[:first.start()] + entry + text[first.start():])
+    proc = _run([sys.executable, RELEASE_SCRIPT], env=os.environ, cwd=repo, timeout=1800)
+    if proc.returncode != 0:
+        raise AssertionError(f"python {RELEASE_SCRIPT} failed in the release repository:\n{proc.stdout}{proc.stderr}")
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--no-verify", "-m", f"Release {version}", cwd=repo)
+    git("tag", f"v{version}", cwd=repo)
+
+
+class _IndexServer:
+    """A local web server for one folder (the releases index), remembering the paths asked for."""
+
+    def __init__(self, folder: Path) -> None:
+        import functools
+        import http.server
+
+        requested = self.requested = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:   # quiet: nothing on the test's stderr
+                requested.append(self.path)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      functools.partial(Handler, directory=str(folder)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="release-index").start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_previous_release(work: Path) -> EnvResult:
+    """Release A is this working tree, release B the next one on top of it (in a throw-away repository); A's lesson,
+    alone in a Colab-like environment, installs A through its own setup cell, runs to the end and says B is out."""
+    spec = EnvSpec(PREVIOUS_RELEASE, f"a lesson of the previous release in Colab's environment (Python "
+                                     f"{COLAB_PYTHON[0]}.{COLAB_PYTHON[1]})", COLAB_PYTHON, colab_pins(),
+                   install="setup-cell", strict=True)
+    result = EnvResult(spec, work=work)
+    try:
+        return _run_previous_release(result, spec, work)
+    except Stopped:
+        result.failures.append("stopped before the end: the test session ended")
+        return result
+
+
+def _run_previous_release(result: EnvResult, spec: EnvSpec, work: Path) -> EnvResult:
+    import importlib.util
+
+    from coursekit import release
+
+    start = time.monotonic()
+    repo = snapshot_working_tree(work / "course-repo", message="the working tree: release A")
+    a = tag_release(repo)
+    name = PREVIOUS_RELEASE_LESSON
+    lesson = nbformat.reads(git("show", f"v{a}:notebooks/{name}", cwd=repo).stdout, as_version=4)
+    if release.release_of_notebook(lesson) != a:
+        result.failures.append(f"{name} of the working tree belongs to release {release.release_of_notebook(lesson)},"
+                               f" not {a} (__version__): run `python {RELEASE_SCRIPT}` (README.md, \"Releases\")")
+        return result
+    major, minor, _ = release.parse_version(a)
+    b = f"{major}.{minor + 1}.0"
+    next_release(repo, b)
+    result.timings["releases A and B"] = time.monotonic() - start
+
+    # The website of release B publishes its releases index; here a local server serves it.
+    spec_b = importlib.util.spec_from_file_location("course_site_build_b", repo / "site" / "build.py")
+    site_b = importlib.util.module_from_spec(spec_b)
+    spec_b.loader.exec_module(site_b)
+    website = work / "website"
+    website.mkdir()
+    site_b.write_releases_index(website, install_source(), changelog=repo / "CHANGELOG.md", version=b)
+
+    made = _make_venv(result, spec, work, extra=[])
+    if made is None:
+        return result
+    before = installed_distributions(made.python, made.env, made.outside)
+    if "coursekit" in before:
+        result.failures.append("coursekit was installed before the lesson ran: the check would prove nothing")
+        return result
+    folder = work / "saved-lesson"      # A's lesson alone, its %pip line pointed at the throw-away repository
+    folder.mkdir()
+    setup = next(c for c in lesson.cells if c.cell_type == "code")
+    setup.source = setup_cell_for(f"file://{repo}", setup.source)
+    nbformat.write(lesson, folder / name)
+    server = _IndexServer(website)
+    env = {k: v for k, v in made.env.items() if k != release.CHECK_VARIABLE}
+    env.update({release.URL_VARIABLE: server.url + release.INDEX_NAME, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
+    mark = time.monotonic()
+    try:
+        proc = _execute(made.python, made.runner, folder / name, work / f"executed-{name}", env)
+    except subprocess.TimeoutExpired:
+        result.failures.append(f"{name} of release {a} did not finish within {NOTEBOOK_TIMEOUT_S} s")
+        return result
+    finally:
+        server.close()
+        result.timings[name] = time.monotonic() - mark
+    if proc.returncode != 0:
+        result.failures.append(f"{name} of release {a} did not run to the end after release {b}:\n"
+                               + _tail(proc.stderr, 4000))
+        return result
+    installed = installed_distributions(made.python, made.env, made.outside).get("coursekit", ("none",))[0]
+    result.added = {"coursekit": installed}
+    if installed != a:
+        result.failures.append(f"{name} of release {a} installed coursekit {installed}, not its release {a}")
+    executed = nbformat.read(work / f"executed-{name}", as_version=4)
+    first = next(c for c in executed.cells if c.cell_type == "code")
+    printed = "".join(o.get("text", "") for o in first.outputs if o.get("name") == "stdout")
+    said = [line for line in printed.splitlines() if line.startswith(f"coursekit {a} (this lesson is from release {a}")]
+    if not said or f"a newer release is out: {b}" not in said[-1] or NEXT_RELEASE_SUMMARY not in said[-1]:
+        result.failures.append(f"{name}'s setup cell did not say that release {b} is out ({NEXT_RELEASE_SUMMARY!r}); "
+                               f"it printed:\n{_tail(printed)}")
+    if server.requested.count("/" + release.INDEX_NAME) != 1:
+        result.failures.append(f"the releases index was asked for {server.requested}, not once")
+    _report_warnings(result, f"{name} of release {a}", executed)
+    result.timings["total"] = time.monotonic() - start
+    if not result.failures:
+        shutil.rmtree(made.path, ignore_errors=True)
     return result
 
 
@@ -827,7 +1020,7 @@ _THIS_MODULE = sys.modules[__name__]
 
 
 def _selected_envs(items) -> list[str]:
-    return [name for name in ENV_NAMES
+    return [name for name in [*ENV_NAMES, PREVIOUS_RELEASE]
             if any(getattr(item, "module", None) is _THIS_MODULE and getattr(item, "callspec", None) is not None
                    and item.callspec.params.get("env_name") == name for item in items)]
 
@@ -849,11 +1042,15 @@ def start_background_jobs(items) -> None:
     _JOBS.base = Path(tempfile.mkdtemp(prefix="coursekit-install-checks-"))
     # The code under test, as it is now (later edits in the checkout don't leak into a running check).
     repo = snapshot_working_tree(_JOBS.base / "course-repo") if envs else None
+    if repo is not None:
+        tag_release(repo)   # the release the lessons' setup cells install
     _JOBS.pool = ThreadPoolExecutor(max_workers=len(envs) + 1, thread_name_prefix="install-check")
     _JOBS.wheel = _JOBS.pool.submit(build_wheel, _JOBS.base / "wheel")
     specs = env_specs()
 
     def run(name):
+        if name == PREVIOUS_RELEASE:
+            return run_previous_release(_JOBS.base / f"env-{name}")
         spec = specs[name]
         wheel = _JOBS.wheel.result() if spec.install == "wheel" else None
         return run_environment(spec, _JOBS.base / f"env-{name}", wheel=wheel, repo=repo)
@@ -1010,6 +1207,29 @@ def test_course_runs_in_fresh_env(env_name, environment_runs):
     assert not result.failures, (
         f"[{env_name}] {result.python}, {' '.join(p.requirement() for p in result.pins_used)}: "
         f"{len(result.failures)} failure(s):\n\n" + "\n\n".join(result.failures) + "\n\n" + result.summary())
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_release_and_its_changelog(wheel):
+    """The wheel is named for __version__ (pyproject reads it) and ships CHANGELOG.md (coursekit.release reads it)."""
+    version = working_tree_release(ROOT)
+    assert wheel.name.startswith(f"coursekit-{version}-"), f"{wheel.name} is not release {version}"
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = zf.read(f"coursekit-{version}.dist-info/METADATA").decode()
+        shipped = zf.read("coursekit/CHANGELOG.md")
+    assert f"\nVersion: {version}\n" in metadata
+    assert shipped == (ROOT / "CHANGELOG.md").read_bytes(), "the wheel's CHANGELOG.md differs from the repository's"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_name", [PREVIOUS_RELEASE])
+def test_a_lesson_of_the_previous_release_still_runs_and_says_a_newer_one_is_out(env_name, environment_runs):
+    """Issue 24: a lesson saved from release A and reopened after release B installs A (not B) through its own
+    setup cell in Colab's environment, runs to the end without a warning, and prints that B is out."""
+    result = _result_or_skip(env_name, environment_runs)
+    print(result.summary())
+    assert not result.failures, (f"[{env_name}] {len(result.failures)} failure(s):\n\n" + "\n\n".join(result.failures)
+                                 + "\n\n" + result.summary())
 
 
 def test_warnings_in_reports_warnings_and_stderr_but_not_ordinary_output():

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from browser import RequestLog, chromium, require_browser, require_tool, serve_directory
 
@@ -85,6 +87,67 @@ def test_home_page_is_the_readme_with_links_that_work_on_the_site():
     assert f"{site}lite/" not in home and f"]({site})" in home, "only the link to the published site stays"
 
 
+# A backslash-escaped underscore inside a text-mode macro (\text{keep\_prob}) renders as "keep_prob" only where
+# MathJax loads its textmacros extension (JupyterLab, this site); GitHub, nbviewer and plain MathJax show
+# "keep\_prob". In math mode the escape is standard LaTeX everywhere: \mathrm{keep\_prob}.
+TEXT_MODE_UNDERSCORE = re.compile(r"\\(?:text|textrm|textit|textbf|texttt|textsf|textnormal|mbox)\{[^{}]*\\_")
+
+
+def _markdown_of_sources():
+    for path in sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.startswith("#"):  # markdown cells of a jupytext percent script are comment lines
+                yield f"{path.relative_to(ROOT)}:{number}", line
+
+
+def test_math_names_use_a_form_every_renderer_shows_without_a_backslash():
+    found = [f"{where}: {TEXT_MODE_UNDERSCORE.search(line).group(0)}..." for where, line in _markdown_of_sources()
+             if TEXT_MODE_UNDERSCORE.search(line)]
+    assert not found, ("write names with underscores in math as \\mathrm{keep\\_prob}, not \\text{keep\\_prob} "
+                       f"(shown as keep\\_prob outside JupyterLab):\n" + "\n".join(found[:20]))
+
+
+def test_the_math_rule_catches_the_bad_form_only():
+    assert TEXT_MODE_UNDERSCORE.search(r"$\text{keep\_prob} = 1 - p$")
+    assert TEXT_MODE_UNDERSCORE.search(r"$$\texttt{min\_delta}$$")
+    assert not TEXT_MODE_UNDERSCORE.search(r"$\mathrm{keep\_prob} = 1 - \text{drop prob}$")
+    assert not TEXT_MODE_UNDERSCORE.search(r"$x_{\text{train}}$ and `keep_prob`")
+
+
+def test_the_site_s_mathjax_renders_text_macros_as_jupyterlab_does():
+    config = yaml.safe_load((SITE / "book" / "_config.yml").read_text())["sphinx"]["config"]
+    assert config["mathjax3_config"]["loader"]["load"] == ["[tex]/textmacros"]
+    assert "textmacros" in config["mathjax3_config"]["tex"]["packages"]["[+]"]
+    assert (SITE / "node_modules" / "mathjax" / "es5" / "input" / "tex" / "extensions" / "textmacros.js").exists() \
+        or not (SITE / "node_modules").exists(), "the site serves MathJax from npm: textmacros must be in it"
+
+
+def test_the_build_removes_thebe_and_gives_every_entry_page_an_icon(tmp_path):
+    # thebe declared `const THEBE_JS_URL` twice per page; a page without an icon makes the browser ask for
+    # /favicon.ico at the root of the host: both end up in the console.
+    conf = tmp_path / "conf.py"
+    conf.write_text("extensions = ['myst_nb', 'jupyter_book', 'sphinx_thebe', 'sphinx_comments']\n")
+    build.drop_thebe(conf)
+    assert conf.read_text() == "extensions = ['myst_nb', 'jupyter_book', 'sphinx_comments']\n"
+    with pytest.raises(SystemExit, match="expected sphinx_thebe"):
+        build.drop_thebe(conf)
+    index = tmp_path / "index.html"
+    index.write_text('<meta http-equiv="Refresh" content="0; url=intro.html" />\n')
+    build.redirect_with_icon(index)
+    build.redirect_with_icon(index)
+    assert index.read_text().count('rel="icon" href="_static/favicon.svg"') == 1
+    lite = tmp_path / "lite"
+    (lite / "static" / "favicons").mkdir(parents=True)
+    (lite / "static" / "favicons" / "favicon.ico").write_bytes(b"ico")
+    for page in (lite / "index.html", lite / "notebooks" / "index.html"):
+        page.parent.mkdir(exist_ok=True)
+        page.write_text("<html>\n  <head>\n    <title>x</title>\n  </head>\n</html>\n")
+    build.link_lite_icons(lite)
+    assert '<head>\n    <link rel="icon" href="static/favicons/favicon.ico" />' in (lite / "index.html").read_text()
+    assert 'href="../static/favicons/favicon.ico"' in (lite / "notebooks" / "index.html").read_text()
+    assert (SITE / "book" / "favicon.svg").read_text().startswith("<svg")
+
+
 def test_site_uses_only_the_notebooks_never_their_sources():
     assert [p.name for p in build.notebooks()] == [p.name for p in NOTEBOOKS]
     assert all(p.suffix == ".ipynb" for p in build.notebooks())
@@ -104,6 +167,9 @@ PAGE_REPORT_JS = """async () => {
     math: math.length,
     mathTypeset: math.filter(el => el.querySelector('mjx-container')).length,
     mathErrors: q('mjx-merror').length,
+    // what a screen reader (and the eye) gets from each formula: a backslash there is a macro left unrendered
+    mathWithBackslash: q('mjx-container').map(c => (c.querySelector('mjx-assistive-mml') || {textContent: ''})
+                                               .textContent).filter(text => text.includes('\\')),
     images: q('img').map(img => ({src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0})),
     outputImages: outputImages.length,
     widgets: q('.jupyter-widgets, script[type="application/vnd.jupyter.widget-view+json"]').length,
@@ -122,6 +188,15 @@ def _figures_in(executed: Path) -> int:
                if {"image/png", "image/svg+xml", "image/jpeg"} & set(out.get("data", {})))
 
 
+def _watch_console(page) -> list[str]:
+    """Every error and warning the page logs, and every uncaught exception (a page must load with an empty console)."""
+    found: list[str] = []
+    page.on("console", lambda message: message.type in ("error", "warning") and found.append(
+        f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: found.append(f"pageerror: {error}"))
+    return found
+
+
 @pytest.fixture(scope="module")
 def site_pages():
     """Build the book, then open every page once; {page path: report}."""
@@ -138,6 +213,7 @@ def site_pages():
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 log = RequestLog(context, base_url)
                 page = context.new_page()
+                console = _watch_console(page)
                 page.goto(base_url + path, wait_until="load")
                 if path == "index.html":  # forwards to the README's page
                     page.wait_for_url("**/intro.html")
@@ -145,7 +221,9 @@ def site_pages():
                 report = page.evaluate(PAGE_REPORT_JS)
                 report["url"] = page.url
                 page.screenshot(path=str(SCREENSHOTS / (Path(path).stem + ".png")), full_page=True)
+                page.wait_for_timeout(500)  # late scripts (search index, theme) get to log too
                 report["external"], report["failed"] = list(log.external), list(log.failed)
+                report["console"] = list(console)
                 reports[path] = report
                 context.close()
             # Search: Sphinx's client-side index, served by the site.
@@ -173,6 +251,7 @@ def test_home_page_is_the_syllabus_with_every_lesson_and_its_browser_link(site_p
         assert f"notebooks/{path.stem}.html" in home["links"], f"home page lacks a link to lesson {path.stem}"
         assert build.lite_path(path.name) in home["links"], f"home page lacks the browser link of {path.name}"
     assert all(image["ok"] for image in home["images"]), home["images"]
+    assert not home["console"], f"the home page logs: {home['console']}"
 
 
 @pytest.mark.slow
@@ -186,6 +265,10 @@ def test_lesson_page_renders_offline_with_math_and_every_figure(site_pages, note
     assert report["math"] > 0, f"{notebook.stem}: no math on the page"
     assert report["mathTypeset"] == report["math"] and report["mathErrors"] == 0, \
         f"{notebook.stem}: {report['mathTypeset']}/{report['math']} formulas typeset, {report['mathErrors']} errors"
+    assert not report["mathWithBackslash"], \
+        f"{notebook.stem}: formulas shown with a backslash (a macro MathJax left as text): {report['mathWithBackslash']}"
+    # The console: no error, no warning, no uncaught exception (e.g. a script declared twice, an unknown theme mode).
+    assert not report["console"], f"{notebook.stem}: the page logs: {report['console']}"
     # Figures: one image per figure output of the executed notebook, each loaded.
     figures = _figures_in(EXECUTED / notebook.name)
     assert figures > 0, f"{notebook.stem}: the executed notebook has no figure"
