@@ -1,6 +1,7 @@
 """Helpers for tests that drive a real browser (Debian's Chromium, headless, via Playwright).
 
-Shared by the website tests (test_site.py, test_lite.py); usable by any browser test:
+Shared by the website tests (test_site.py, test_lite.py) and benchmarks/lite_lessons.py; usable by any
+browser test:
 
     from browser import require_browser, serve_directory, chromium, RequestLog
 
@@ -115,3 +116,77 @@ class RequestLog:
         self.requests.append(url)
         if not url.startswith((self.base_url, "data:", "blob:", "about:")):
             self.external.append(url)
+
+
+# ---------------------------------------------------------------------------------------
+# JupyterLite: open a lesson and run all its cells, as a learner would (tests/test_lite.py,
+# benchmarks/lite_lessons.py). The site exposes its app as window.jupyterapp (site/lite/jupyter-lite.json).
+
+LITE_NOTEBOOK_OPEN_JS = ("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                         " && window.jupyterapp.shell.currentWidget.sessionContext")
+
+# Run all cells through the app's own command, once the notebook and its session are ready; the result lands in
+# window.__courseRun: {ok, seconds, startedAt, finishedAt (epoch ms, the clock of the kernel's timestamps),
+# notebook (as the app holds it, outputs included)}. Options: code cells to insert first and last in the copy the
+# browser opened (tagged INSERTED_CELL_TAG; the notebook on disk is untouched), and recordTiming (JupyterLab's
+# setting: each cell's metadata.execution gets the kernel's timestamps).
+INSERTED_CELL_TAG = "inserted-by-harness"
+START_RUN_ALL_JS = """(options) => {
+  const {first = [], last = [], recordTiming = false, tag = ''} = options || {};
+  window.__courseRun = null;
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  (async () => {
+    await panel.context.ready;
+    const cells = panel.content.model.sharedModel;
+    const inserted = source => ({cell_type: 'code', source, metadata: {tags: [tag]}});
+    first.forEach((source, i) => cells.insertCell(i, inserted(source)));
+    last.forEach(source => cells.insertCell(cells.cells.length, inserted(source)));
+    if (recordTiming) panel.content.notebookConfig = {...panel.content.notebookConfig, recordTiming: true};
+    await panel.sessionContext.ready;
+    const started = performance.now();
+    const startedAt = Date.now();
+    try {
+      const ok = await app.commands.execute('notebook:run-all-cells');
+      window.__courseRun = {ok, seconds: (performance.now() - started) / 1000, startedAt, finishedAt: Date.now(),
+                            notebook: panel.content.model.toJSON()};
+    } catch (err) {
+      window.__courseRun = {ok: false, error: String(err), startedAt};
+    }
+  })();
+}"""
+RUN_ALL_PROGRESS_JS = """() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.toJSON().cells
+    .filter(c => c.cell_type === 'code');
+  return [cells.filter(c => c.execution_count).length, cells.length];
+}"""
+
+
+def open_lite_notebook(page, url: str, *, timeout_s: float):
+    """Load ``url`` (a JupyterLite notebook address) in ``page`` and wait until the notebook has a session."""
+    page.goto(url, wait_until="load")
+    page.wait_for_function(LITE_NOTEBOOK_OPEN_JS, timeout=timeout_s * 1000)
+
+
+def start_run_all(page, *, first=(), last=(), record_timing: bool = False):
+    """Start "run all cells" in the notebook open in ``page`` (returns at once; poll ``run_all_result``).
+    ``first`` / ``last``: sources of code cells inserted at the top / bottom of the copy the browser opened."""
+    page.evaluate(START_RUN_ALL_JS, {"first": list(first), "last": list(last), "recordTiming": record_timing,
+                                     "tag": INSERTED_CELL_TAG})
+
+
+def run_all_result(page) -> dict | None:
+    """None while the run goes on; then {ok, seconds, startedAt, finishedAt, notebook} or {ok: False, error}."""
+    return page.evaluate("() => window.__courseRun")
+
+
+def run_all_progress(page) -> tuple[int, int]:
+    """(code cells run so far, code cells) of the notebook open in ``page``."""
+    done, total = page.evaluate(RUN_ALL_PROGRESS_JS)
+    return done, total
+
+
+def cell_stdout(cell: dict) -> str:
+    """What a code cell (nbformat JSON) printed on stdout."""
+    return "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")

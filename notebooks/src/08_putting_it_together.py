@@ -37,17 +37,18 @@
 #    grader scores it on a test set nobody has seen.
 
 # %% tags=["setup"]
-# Setup (the same in every notebook): use coursekit if installed, else install it (Colab, JupyterLite).
+# Setup (the same in every notebook): coursekit 0.2.0, the release this lesson belongs to.
 try:
     import coursekit
-except ModuleNotFoundError:
+except ModuleNotFoundError:  # Colab, JupyterLite: install it
     import sys
     if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit's wheel
         # %pip install coursekit
     else:
-        # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch"
+        # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch@v0.2.0"
     import coursekit
-print("coursekit", coursekit.__version__)
+import coursekit.release
+coursekit.release.check("0.2.0")  # says which release this is, and when a newer one is out
 
 # %%
 import matplotlib.pyplot as plt
