@@ -255,11 +255,12 @@ def build_book(repo: str, execute: str = "force") -> None:
 
 
 def redirect_with_icon(index: Path) -> None:
-    """Give the home page's redirect (index.html -> intro.html) the site's icon, so that loading it does not make
-    the browser ask for a /favicon.ico the site does not have (a 404 in the console)."""
+    """Give the home page's redirect (index.html -> intro.html) an empty inline icon, so that loading it does not
+    make the browser ask for a /favicon.ico the site does not have (a 404 in the console). Inline, because a
+    request for the real icon races the immediate redirect, which aborts it (a failed request)."""
     text = index.read_text()
     if "rel=\"icon\"" not in text:
-        index.write_text('<link rel="icon" href="_static/favicon.svg" type="image/svg+xml" />\n' + text)
+        index.write_text('<link rel="icon" href="data:," />\n' + text)
 
 
 def drop_thebe(conf: Path) -> None:

@@ -1102,6 +1102,52 @@ def _result_or_skip(env_name, environment_runs) -> EnvResult:
 # Fast tests: the specs and the comparisons themselves
 # ---------------------------------------------------------------------------------------
 
+_COMPILE_ALL = """
+import json, sys
+failures = []
+for name, source in json.load(sys.stdin):
+    try:
+        compile(source, name, "exec")
+    except SyntaxError as error:
+        failures.append(f"{name}, line {error.lineno}: {error.msg}: {(error.text or '').strip()}")
+print(json.dumps(failures))
+"""
+
+
+def _python_sources() -> list[tuple[str, str]]:
+    """(name, source) of every coursekit module and every notebook code cell, magics turned into plain calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    sources = [(str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"))
+               for path in sorted((ROOT / "coursekit").rglob("*.py"))]
+    transform = TransformerManager().transform_cell
+    for notebook in NOTEBOOKS:
+        cells = nbformat.read(notebook, as_version=4).cells
+        code = [cell for cell in cells if cell.cell_type == "code"]
+        sources += [(f"{notebook.name}, code cell {i}", transform(cell.source)) for i, cell in enumerate(code, 1)]
+    return sources
+
+
+def test_every_module_and_notebook_cell_compiles_on_the_oldest_supported_python():
+    """Syntax newer than requires-python (3.11's ``d[a, *b]``, 3.12's reused quotes in f-strings) fails here in
+    seconds, not after the oldest environment's full build; the newest Python on this machine cannot see it."""
+    oldest = oldest_python()
+    interpreter = interpreters().get(oldest)
+    if interpreter is None:
+        message = f"Python {oldest[0]}.{oldest[1]} (requires-python's lower bound) is not on this machine"
+        if _in_ci():
+            pytest.fail(message + " (CI=true: this check must run in CI)")
+        pytest.skip(message)
+    sources = _python_sources()
+    assert len(sources) > 100, f"only {len(sources)} sources found under {ROOT}"
+    out = subprocess.run([str(interpreter), "-I", "-c", _COMPILE_ALL], input=json.dumps(sources),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    failures = json.loads(out.stdout)
+    assert not failures, (f"{len(failures)} source(s) do not compile on Python {oldest[0]}.{oldest[1]} "
+                          f"({interpreter}):\n  " + "\n  ".join(failures))
+
+
 def test_lower_bounds_are_read_from_pyproject():
     pins = {p.name: p.requirement() for p in lower_bound_pins()}
     deps = _pyproject()["dependencies"]

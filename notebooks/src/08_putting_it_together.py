@@ -437,7 +437,7 @@ def fit_temperature_by_bisection(logits, labels, low=0.01, high=100.0, steps=60)
 
 
 name = LIVE[-1]
-val_logits, val_labels = LOGITS[name, *CELLS[0]]["val"], data_of[CELLS[0][0]].y_val
+val_logits, val_labels = LOGITS[(name, *CELLS[0])]["val"], data_of[CELLS[0][0]].y_val
 T_ours = fit_temperature_by_bisection(val_logits, val_labels)
 T_library = fit_temperature(val_logits, val_labels)
 print(f"{name}, first live run: validation logits {val_logits.shape}, labels {val_labels.shape}")
