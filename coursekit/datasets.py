@@ -11,6 +11,7 @@ Labels are integer class indices of dtype ``np.intp``, NumPy's index type: int64
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from ._validation import check_int, check_real, check_rng, describe
 
-__all__ = ["Splits", "data_path", "make_noisy_moons", "load_noisy_moons", "flip_labels", "load_digits",
+__all__ = ["Splits", "data_path", "make_noisy_moons", "load_noisy_moons", "flip_labels", "load_digits", "stratified_split",
            "make_textures", "load_textures",
            "TEXTURE_ORIENTATIONS", "TEXTURE_FREQUENCIES"]
 
@@ -147,36 +148,103 @@ def flip_labels(y, fraction: float, *, rng: np.random.Generator,
 
 
 def load_digits(*, n_train: int = 500, n_val: int = 400, seed: int = 0, label_noise: float = 0.0) -> Splits:
-    """scikit-learn's 8x8 digits as images, with a seeded stratified split.
+    """The 8x8 digits (scikit-learn's copy of the UCI set) as images, with a seeded stratified split.
 
     Shapes: X_* (n, 1, 8, 8) float32 in [0, 1] (NCHW), y_* (n,) ``np.intp`` in 0..9.
     ``n_train`` small (a few hundred) makes a CNN overfit; the test split is what remains
     of the 1,797 images after train and validation. ``seed`` chooses the split and, with
     ``label_noise`` > 0, which ``round(label_noise * n_train)`` *training* labels are changed to
     another class (``flip_labels``); validation and test labels stay clean.
-    """
-    from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
 
+    The images come from ``data/digits.npz`` (made by ``data/make_digits.py``) and the split is
+    scikit-learn's ``train_test_split(..., stratify=y, random_state=seed)``, done twice (train,
+    then validation from the rest), reimplemented in ``stratified_split``: the same images in the
+    same order, without importing scikit-learn (seconds in the browser).
+    """
     n_train = check_int(n_train, "n_train", low=10)
     n_val = check_int(n_val, "n_val", low=10)
     seed = check_int(seed, "seed", low=0)
     if seed >= 2**32:
         raise ValueError(f"seed must be below 2**32, got {seed}")
     label_noise = check_real(label_noise, "label_noise", low=0.0, high=1.0)
-    digits = sk_load_digits()
-    X = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
-    y = digits.target.astype(np.intp)
+    images, target = _digits_arrays()
+    X = (images / 16.0).astype(np.float32)[:, None, :, :]
+    y = target.astype(np.intp)
     if n_train + n_val > len(X) - 10:
         raise ValueError(f"n_train + n_val must leave at least 10 test images out of {len(X)}, "
                          f"got n_train={n_train}, n_val={n_val}")
-    X_train, X_rest, y_train, y_rest = train_test_split(X, y, train_size=n_train, stratify=y, random_state=seed)
-    X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, train_size=n_val, stratify=y_rest,
-                                                    random_state=seed)
+    train, rest = stratified_split(y, n_train, seed=seed)
+    val, test = stratified_split(y[rest], n_val, seed=seed)
+    val, test = rest[val], rest[test]
+    y_train = y[train]
     if label_noise > 0:
         noise_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))  # the split's seed, its own stream
         y_train, _ = flip_labels(y_train, label_noise, rng=noise_rng)
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test)
+    return Splits(X[train], y_train, X[val], y[val], X[test], y[test])
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(images (1797, 8, 8) uint8 in 0..16, target (1797,) uint8), read once, read-only."""
+    with np.load(data_path("digits.npz")) as stored:
+        images, target = stored["images"], stored["target"]
+    images.flags.writeable = target.flags.writeable = False
+    return images, target
+
+
+def stratified_split(y: np.ndarray, n_train: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, rest) of a stratified random split: scikit-learn's, reproduced exactly.
+
+    ``y`` (n,) class labels; ``train`` has ``n_train`` indices and ``rest`` the other
+    ``n - n_train``, each class in about its share ``n_c / n``, both in random order. Equal to
+    ``StratifiedShuffleSplit(train_size=n_train, test_size=n - n_train, random_state=seed)``'s
+    first split, which ``train_test_split(..., stratify=y)`` uses: per class, the counts
+    ``floor(n_c / n * n_train)``, the remaining ones given to the classes with the largest
+    remainders (ties broken at random); then a permutation of each class. Its random numbers
+    are scikit-learn's: a ``np.random.RandomState(seed)`` (local, not the global state), so that
+    every split of the course stays the one its results were measured on.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"stratified_split: y must be a 1-d array of labels, got shape {y.shape}")
+    n = len(y)
+    n_train = check_int(n_train, "n_train", low=1)
+    seed = check_int(seed, "seed", low=0)
+    classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    if class_counts.min() < 2:
+        raise ValueError(f"stratified_split: every class needs at least 2 members, got counts {class_counts.tolist()}")
+    n_rest = n - n_train
+    if n_train < len(classes) or n_rest < len(classes):
+        raise ValueError(f"stratified_split: n_train must leave at least one sample per class ({len(classes)}) on "
+                         f"each side of {n}, got {n_train}")
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_rest, rng)
+    train, rest = [], []
+    for i in range(len(classes)):
+        members = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
+        train.extend(members[:n_i[i]])
+        rest.extend(members[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(rest)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``n_draws`` to take from each class: the floors of the proportional shares, then
+    one more for the classes with the largest remainders, ties broken by ``rng`` (as scikit-learn)."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (indices,) = np.where(remainder == value)
+            add_now = min(len(indices), need_to_add)
+            floored[rng.choice(indices, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
 
 # ----------------------------------------------------------------------------- oriented textures

@@ -231,6 +231,11 @@ def pages_url(repository: str) -> str:
 # The setup cell
 # ---------------------------------------------------------------------------------------
 
+BROWSER_DEPENDENCIES = ("numpy", "matplotlib", "tqdm", "threadpoolctl")
+"""What the setup cell installs beside coursekit in JupyterLite: its dependencies (pyproject.toml) but
+scikit-learn, which no lesson imports in the browser and whose loading (with scipy) costs seconds."""
+
+
 def setup_cell(repository: str, version: str) -> str:
     """The first code cell of every lesson of release ``version`` (as a notebook holds it, magics uncommented)."""
     parse_version(version)
@@ -243,7 +248,9 @@ def setup_cell(repository: str, version: str) -> str:
         "except ModuleNotFoundError:  # Colab, JupyterLite: install it\n"
         "    import sys\n"
         '    if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit\'s wheel\n'
-        "        %pip install coursekit\n"
+        "        # its dependencies but scikit-learn, which no lesson needs there (loading it takes seconds)\n"
+        "        %pip install --no-deps coursekit\n"
+        f"        %pip install {' '.join(BROWSER_DEPENDENCIES)}\n"
         "    else:\n"
         f'        %pip install --quiet "coursekit @ git+{repository.rstrip("/")}@v{version}"\n'
         "    import coursekit\n"

@@ -14,6 +14,7 @@ from sklearn.datasets import load_digits as sk_load_digits
 import coursekit
 import coursekit.datasets as datasets
 from coursekit.datasets import (TEXTURE_FREQUENCIES, TEXTURE_ORIENTATIONS, Splits, data_path, load_digits,
+                                stratified_split,
                                 load_noisy_moons, load_textures, make_textures)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,6 +156,77 @@ def test_digits_bad_arguments():
     with pytest.raises(ValueError, match=r"n_train \+ n_val must leave at least 10 test images.*n_train=1500, n_val=400"):
         load_digits(n_train=1500, n_val=400)
 
+
+
+def test_shipped_digits_are_sklearns():
+    """data/digits.npz (made by data/make_digits.py) holds exactly scikit-learn's images and labels, in its order."""
+    with np.load(data_path("digits.npz")) as stored:
+        images, target = stored["images"], stored["target"]
+    raw = sk_load_digits()
+    assert images.dtype == np.uint8 and images.shape == raw.images.shape
+    np.testing.assert_array_equal(images.astype(np.float64), raw.images)
+    np.testing.assert_array_equal(target, raw.target)
+
+
+def _sklearn_split(y, n_train, seed):
+    from sklearn.model_selection import train_test_split
+    return train_test_split(np.arange(len(y)), train_size=n_train, stratify=y, random_state=seed)
+
+
+def test_stratified_split_is_sklearns_train_test_split():
+    """The same indices in the same order as train_test_split(stratify=y, random_state=seed), over label sets with
+    ties among the classes' remainders, uneven and even classes, 2 to 12 classes, string labels, every size."""
+    draw = np.random.default_rng(7)
+    cases = 0
+    for trial in range(60):
+        n_classes = int(draw.integers(2, 13))
+        counts = draw.integers(2, 40, size=n_classes) if trial % 3 else np.full(n_classes, int(draw.integers(2, 20)))
+        y = draw.permutation(np.repeat(np.arange(n_classes), counts))
+        if trial % 5 == 0:
+            y = np.array([f"class {c}" for c in y])
+        sizes = {n_classes, len(y) // 3, len(y) // 2, len(y) - n_classes}
+        for n_train in sorted(size for size in sizes if n_classes <= size <= len(y) - n_classes):
+            seed = int(draw.integers(0, 2**32))
+            train, rest = stratified_split(y, n_train, seed=seed)
+            expected_train, expected_rest = _sklearn_split(y, n_train, seed)
+            np.testing.assert_array_equal(train, expected_train, err_msg=f"trial {trial}, n_train {n_train}")
+            np.testing.assert_array_equal(rest, expected_rest, err_msg=f"trial {trial}, n_train {n_train}")
+            cases += 1
+    assert cases > 150
+
+
+def test_digits_split_is_the_one_sklearn_made():
+    """load_digits' splits are the ones every result of the course was measured on (made with scikit-learn)."""
+    from sklearn.model_selection import train_test_split
+    raw = sk_load_digits()
+    X, y = (raw.images / 16.0).astype(np.float32)[:, None], raw.target
+    for seed, n_train, n_val in [(0, 500, 400), (20261207, 300, 400), (2**32 - 1, 37, 55), (12345, 1000, 700)]:
+        X_train, X_rest, y_train, y_rest = train_test_split(X, y, train_size=n_train, stratify=y, random_state=seed)
+        X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, train_size=n_val, stratify=y_rest,
+                                                        random_state=seed)
+        ours = load_digits(n_train=n_train, n_val=n_val, seed=seed)
+        for name, expected in zip(("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"),
+                                  (X_train, y_train, X_val, y_val, X_test, y_test)):
+            np.testing.assert_array_equal(getattr(ours, name), expected, err_msg=f"seed {seed}: {name}")
+
+
+def test_loading_digits_does_not_import_sklearn():
+    """scikit-learn (and scipy) take seconds to import in the browser; the digits need neither."""
+    code = ("import sys; from coursekit import datasets; datasets.load_digits(seed=3, label_noise=0.2); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_stratified_split_bad_arguments():
+    with pytest.raises(ValueError, match=r"y must be a 1-d array of labels, got shape \(2, 3\)"):
+        stratified_split(np.zeros((2, 3)), 2, seed=0)
+    with pytest.raises(ValueError, match=r"at least 2 members, got counts \[3, 1\]"):
+        stratified_split(np.array([0, 0, 0, 1]), 2, seed=0)
+    with pytest.raises(ValueError, match=r"at least one sample per class \(2\) on each side of 6, got 5"):
+        stratified_split(np.array([0, 0, 0, 1, 1, 1]), 5, seed=0)
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0, got -2"):
+        stratified_split(np.array([0, 0, 1, 1]), 2, seed=-2)
 
 # ----------------------------------------------------------------------------- labels in the browser
 

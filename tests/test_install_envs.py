@@ -1220,13 +1220,17 @@ def test_setup_cell_is_pointed_at_another_url_and_nothing_else_changes():
 @pytest.mark.slow
 def test_wheel_ships_the_package_and_its_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "coursekit/data/noisy_moons.csv" in names, f"the wheel lacks the data set: {sorted(names)}"
+    stored = sorted(p.name for p in (ROOT / "data").iterdir() if p.suffix in (".csv", ".npz"))
+    assert {"noisy_moons.csv", "digits.npz"} <= set(stored), stored
+    for name in stored:
+        assert f"coursekit/data/{name}" in names, f"the wheel lacks the data set {name}: {sorted(names)}"
     modules = {f"coursekit/{p.relative_to(ROOT / 'coursekit').as_posix()}"
                for p in (ROOT / "coursekit").rglob("*.py")}
     assert modules <= names, f"the wheel lacks modules: {sorted(modules - names)}"
     with zipfile.ZipFile(wheel) as zf:
-        shipped = zf.read("coursekit/data/noisy_moons.csv")
-    assert shipped == (ROOT / "data" / "noisy_moons.csv").read_bytes(), "the wheel's data differ from data/"
+        for name in stored:
+            assert zf.read(f"coursekit/data/{name}") == (ROOT / "data" / name).read_bytes(), \
+                f"the wheel's {name} differs from data/"
 
 
 @pytest.mark.slow

@@ -160,13 +160,35 @@ def test_a_release_tag_at_head_is_this_version():
 def test_the_setup_cell_installs_the_release_from_the_repository_and_checks_it():
     cell = release.setup_cell(REPOSITORY, "1.2.3")
     assert '%pip install --quiet "coursekit @ git+https://github.com/Some-Owner/some-course@v1.2.3"' in cell
-    assert "        %pip install coursekit\n" in cell, "JupyterLite installs the wheel the website ships"
+    assert "        %pip install --no-deps coursekit\n" in cell, "JupyterLite installs the wheel the website ships"
+    assert f"        %pip install {' '.join(release.BROWSER_DEPENDENCIES)}\n" in cell, "... and its dependencies"
+    assert not any("#" in line for line in cell.splitlines() if line.lstrip().startswith("%pip")), \
+        "a comment after %pip would reach pip as arguments"
     assert cell.endswith('coursekit.release.check("1.2.3")  # says which release this is, and when a newer one is out')
     assert cell.count("1.2.3") == 3 and release.release_of_notebook(notebook(cell)) == "1.2.3"
     with pytest.raises(ValueError, match="semantic version"):
         release.setup_cell(REPOSITORY, "1.2")
     with pytest.raises(ValueError, match="repository must be the course's https:// URL"):
         release.setup_cell("git@github.com:o/r.git", "1.2.3")
+
+
+def test_the_browser_installs_every_dependency_but_scikit_learn_and_no_lesson_imports_it_there():
+    """JupyterLite's setup cell installs coursekit without its dependencies, then pyproject.toml's list minus
+    scikit-learn (with scipy, seconds to load in Pyodide): a dependency added to pyproject must be added there too,
+    and nothing a lesson runs in the browser may import scikit-learn."""
+    import tomllib
+    declared = [re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0]
+                for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    assert sorted(release.BROWSER_DEPENDENCIES) == sorted(set(declared) - {"scikit-learn"}), declared
+    modules = [p for p in (ROOT / "coursekit").rglob("*.py")]
+    importing = [str(p.relative_to(ROOT)) for p in modules
+                 if re.search(r"^\s*(?:import sklearn|from sklearn)", p.read_text(encoding="utf-8"), flags=re.M)]
+    assert not importing, f"coursekit modules importing scikit-learn: {importing}"
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r"^\s*(?:import sklearn|from sklearn)", source, flags=re.M):
+                assert "BROWSER" in source, f"{path.name}: a cell imports scikit-learn without a browser guard"
 
 
 def test_a_notebook_s_release_is_read_from_its_setup_cell_wherever_the_learner_moved_it():

@@ -44,7 +44,7 @@ def entry(version: str, date: str, summary: str) -> str:
 def test_the_setup_cell_s_percent_form_is_what_jupytext_reads_back():
     cell = release.setup_cell(REPOSITORY, "1.2.3")
     text = "# %% tags=[\"setup\"]\n" + script.percent_form(cell) + "\n"
-    assert "        # %pip install coursekit\n" in text and "\n%pip" not in text
+    assert "        # %pip install --no-deps coursekit\n" in text and "\n%pip" not in text
     (read,) = [c for c in jupytext.reads(text, fmt="py:percent").cells if c.cell_type == "code"]
     assert read.source == cell and read.metadata.get("tags") == ["setup"]
 

@@ -43,7 +43,9 @@ try:
 except ModuleNotFoundError:  # Colab, JupyterLite: install it
     import sys
     if sys.platform == "emscripten":  # JupyterLite in the browser: the site ships coursekit's wheel
-        # %pip install coursekit
+        # its dependencies but scikit-learn, which no lesson needs there (loading it takes seconds)
+        # %pip install --no-deps coursekit
+        # %pip install numpy matplotlib tqdm threadpoolctl
     else:
         # %pip install --quiet "coursekit @ git+https://github.com/regularization-course/regularization-from-scratch@v0.2.0"
     import coursekit
